@@ -1,0 +1,47 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..config import Settings
+from ..service import Service
+from .errors import install_error_handlers
+from .request_ids import RequestIdMiddleware
+from .routes import flows, hub, identity, invitations, metadata, runs
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
+    """The API over ``service`` (built from ``settings`` when not given), started with the app."""
+    if service is None:
+        service = Service(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="industrydata",
+        version=__version__,
+        summary="Microsoft Graph industryData dataShareOutgoingFlow, as open software.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    for module in (hub, flows, runs, invitations, metadata, identity):
+        app.include_router(module.router)
+    return app

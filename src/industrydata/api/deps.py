@@ -1,0 +1,85 @@
+"""Dependencies of the routes: the service, the authenticated caller, the JSON body."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from ..errors import BadRequest, NotAcceptable, PayloadTooLarge, Unauthenticated, UnsupportedMediaType
+from ..identity import Principal
+from ..service import Service
+
+__all__ = ["CurrentPrincipal", "JsonBody", "OptionalJsonBody", "ServiceDep", "require_json_accept"]
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def get_principal(request: Request, service: ServiceDep) -> Principal:
+    """The caller behind ``Authorization: Bearer``; 401 when absent or invalid."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthenticated("An access token is required (Authorization: Bearer <token>).")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
+    return service.token_validator.validate(token.strip())
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_json_accept(request: Request) -> None:
+    """406 unless the client accepts JSON."""
+    accept = request.headers.get("accept")
+    if not accept:
+        return
+    types = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if types & {"*/*", "application/*", "application/json"}:
+        return
+    raise NotAcceptable("This resource is served as application/json only.")
+
+
+async def _read_body(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("The request body is larger than 1 MiB.")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge("The request body is larger than 1 MiB.")
+    if not raw.strip():
+        return None
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType("The request body must be application/json.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON.") from None
+
+
+async def get_optional_json_body(request: Request) -> Any:
+    """The parsed JSON body, or None when the request has none."""
+    return await _read_body(request)
+
+
+async def get_json_body(request: Request) -> Any:
+    """The parsed JSON body; 400 when missing."""
+    body = await _read_body(request)
+    if body is None:
+        raise BadRequest("A JSON request body is required.")
+    return body
+
+
+JsonBody = Annotated[Any, Depends(get_json_body)]
+OptionalJsonBody = Annotated[Any, Depends(get_optional_json_body)]

@@ -1,0 +1,102 @@
+"""Reading SIS CSV files: exact file and header names, UTF-8 with or without BOM, CRLF or LF.
+
+Structure is checked before anything is loaded (a missing required file or header rejects
+the whole load); records are then streamed with the physical line they start on (the header
+is line 1), as dicts of the headers the file specification knows, values stripped of
+surrounding blanks. Columns the specification does not name (such as ``password``) are never
+read into a record.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import LoadError, LoadProblem
+from ._record import Record
+
+__all__ = ["CsvFile", "check_structure", "read_records"]
+
+_ENCODING = "utf-8-sig"
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    """A file of a CSV interchange format: its exact name and the headers it may carry."""
+
+    name: str
+    required: bool
+    required_headers: tuple[str, ...]
+    optional_headers: tuple[str, ...] = ()
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return self.required_headers + self.optional_headers
+
+
+def check_structure(folder: Path, files: tuple[CsvFile, ...]) -> list[LoadProblem]:
+    """Structural problems: missing required files, unreadable or incomplete headers."""
+    present = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
+    problems: list[LoadProblem] = []
+    for spec in files:
+        if spec.name not in present:
+            if spec.required:
+                problems.append(_structural(spec.name, None, None, "required file is missing"))
+            continue
+        problems.extend(_check_header(folder / spec.name, spec))
+    return problems
+
+
+def read_records(
+    folder: Path, spec: CsvFile, problems: list[LoadProblem]
+) -> Iterator[Record]:
+    """The data records of a checked file; a record of the wrong width is reported, not yielded."""
+    path = folder / spec.name
+    line = 1
+    try:
+        with path.open(encoding=_ENCODING, newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            header = next(reader)
+            positions = [(name, header.index(name)) for name in spec.headers if name in header]
+            width = len(header)
+            for fields in reader:
+                start, line = line + 1, reader.line_num
+                if not fields:
+                    continue
+                if len(fields) != width:
+                    reason = f"expected {width} fields, found {len(fields)}; record skipped"
+                    problems.append(LoadProblem("error", spec.name, start, None, None, reason))
+                    continue
+                values = {name: fields[index].strip() for name, index in positions}
+                yield Record(spec.name, start, values, problems)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"bad CSV: {exc}"
+        problem = _structural(spec.name, line + 1, None, reason)
+        raise LoadError(f"{spec.name} cannot be read", problems=[problem]) from None
+
+
+def _check_header(path: Path, spec: CsvFile) -> list[LoadProblem]:
+    try:
+        with path.open(encoding=_ENCODING, newline="") as handle:
+            header = next(csv.reader(handle, strict=True), None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"bad CSV: {exc}"
+        return [_structural(spec.name, 1, None, reason)]
+    if not header:
+        return [_structural(spec.name, 1, None, "the header line is missing")]
+    problems = [
+        _structural(spec.name, 1, name, "required header is missing")
+        for name in spec.required_headers
+        if name not in header
+    ]
+    problems += [
+        _structural(spec.name, 1, name, "header appears more than once")
+        for name in sorted({name for name in header if header.count(name) > 1})
+    ]
+    return problems
+
+
+def _structural(file: str, line: int | None, column: str | None, reason: str) -> LoadProblem:
+    return LoadProblem("error", file, line, column, None, reason)

@@ -1,0 +1,265 @@
+"""The ``industrydata`` command: serve the API, mint development tokens, manage the directory,
+load roster files. Each command reads its options, calls one library function and prints."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import Settings
+from .errors import IndustryDataError, LoadError
+
+app = typer.Typer(
+    help="industrydata: the industryData data-share outgoing flow, as open software.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+directory_app = typer.Typer(help="The tenant directory (users, Global Administrators).", no_args_is_help=True)
+import_app = typer.Typer(help="Load roster files into the canonical store.", no_args_is_help=True)
+generate_app = typer.Typer(help="Generate synthetic roster files.", no_args_is_help=True)
+app.add_typer(directory_app, name="directory")
+app.add_typer(import_app, name="import")
+app.add_typer(generate_app, name="generate")
+
+console = Console()
+errors = Console(stderr=True)
+
+DataDir = Annotated[
+    Path,
+    typer.Option("--data-dir", envvar="INDUSTRYDATA_DATA_DIR", help="Data folder (database, keys, lake)."),
+]
+Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id (GUID).")]
+
+
+def _settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir)
+
+
+def _fail(error: IndustryDataError) -> None:
+    errors.print(f"[red]error:[/red] {error.message}")
+    raise typer.Exit(1)
+
+
+def _guid(value: str, option: str) -> str:
+    import uuid
+
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        errors.print(f"[red]error:[/red] {option} must be a GUID, not {value!r}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Serve the API, scheduler and run executor in one process.
+
+    Example: industrydata serve --port 8000 --data-dir ./data
+    """
+    import uvicorn
+
+    from .api import create_app
+
+    uvicorn.run(create_app(_settings(data_dir)), host=host, port=port, log_level="info")
+
+
+@app.command()
+def token(
+    tenant: Tenant,
+    user: Annotated[str, typer.Option("--user", help="Object id (GUID) of the user or app.")],
+    scopes: Annotated[Optional[str], typer.Option(help="Delegated permissions, space-separated.")] = None,
+    roles: Annotated[Optional[str], typer.Option(help="Application permissions, space-separated.")] = None,
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Print a bearer token signed by the development identity provider (and nothing else).
+
+    Example: industrydata token --tenant $TENANT --user $ADMIN
+    """
+    from .identity import DevelopmentKeys, mint_token
+
+    settings = _settings(data_dir)
+    jwt = mint_token(
+        DevelopmentKeys(settings.data_dir),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        tenant_id=_guid(tenant, "--tenant"),
+        object_id=_guid(user, "--user"),
+        scopes=scopes.split() if scopes is not None else None,
+        roles=roles.split() if roles is not None else None,
+        lifetime_seconds=settings.token_lifetime_seconds,
+    )
+    sys.stdout.write(jwt + "\n")
+
+
+@directory_app.command("add-user")
+def add_user(
+    tenant: Tenant,
+    id: Annotated[str, typer.Option("--id", help="Object id (GUID) of the user.")],
+    display_name: Annotated[str, typer.Option("--display-name", help="Display name.")],
+    upn: Annotated[Optional[str], typer.Option("--upn", help="User principal name.")] = None,
+    global_admin: Annotated[bool, typer.Option("--global-admin", help="Holds the Global Administrator role.")] = False,
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Add (or replace) a user of a tenant's directory.
+
+    Example: industrydata directory add-user --tenant $T --id $U --display-name "Adele" --global-admin
+    """
+    from .directory import add_user as add_directory_user
+    from .store import open_store, upgrade_to_head
+
+    settings = _settings(data_dir)
+    store = open_store(settings.effective_database_url)
+    try:
+        upgrade_to_head(store.write_engine)
+        with store.writing() as session:
+            add_directory_user(
+                session,
+                tenant_id=_guid(tenant, "--tenant"),
+                object_id=_guid(id, "--id"),
+                display_name=display_name,
+                user_principal_name=upn,
+                is_global_admin=global_admin,
+            )
+            session.commit()
+    finally:
+        store.dispose()
+    role = "Global Administrator" if global_admin else "user"
+    console.print(f"added {display_name} ({id}) as {role} of tenant {tenant}")
+
+
+def _print_report(report: object, report_file: Path | None) -> None:
+    from .canonical.ingest import LoadReport
+
+    assert isinstance(report, LoadReport)
+    table = Table(title="Rows written per table")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in report.rows.items():
+        table.add_row(name, str(rows))
+    console.print(table)
+    if report.problems:
+        problems = Table(title="Problems")
+        for column in ("severity", "file", "line", "column", "value", "reason"):
+            problems.add_column(column)
+        for problem in report.problems[:200]:
+            problems.add_row(
+                problem.severity,
+                problem.file,
+                str(problem.line or ""),
+                problem.column or "",
+                problem.value or "",
+                problem.reason,
+            )
+        console.print(problems)
+    console.print(f"errors: {report.errors}, warnings: {report.warnings}")
+    if report_file is not None:
+        _write_problems(report.problems, report_file)
+
+
+def _write_problems(problems: list, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["severity", "file", "line", "column", "value", "reason"])
+        for problem in problems:
+            writer.writerow(
+                [problem.severity, problem.file, problem.line, problem.column, problem.value, problem.reason]
+            )
+
+
+@import_app.command("sds-csv")
+def import_sds_csv(
+    folder: Annotated[Path, typer.Argument(help="Folder with the SDS v2.1 CSV files.")],
+    tenant: Tenant,
+    report_file: Annotated[Optional[Path], typer.Option("--report", help="Write the problems as CSV.")] = None,
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Load an SDS v2.1 CSV drop as a full upload for a tenant; prints a summary.
+
+    Example: industrydata import sds-csv ./sds-drop --tenant $TENANT
+    """
+    from .canonical.ingest import load_sds_csv
+    from .store import open_store, upgrade_to_head
+
+    settings = _settings(data_dir)
+    store = open_store(settings.effective_database_url)
+    try:
+        upgrade_to_head(store.write_engine)
+        report = load_sds_csv(store.write_engine, folder, tenant_id=_guid(tenant, "--tenant"))
+    except LoadError as error:
+        for problem in error.problems:
+            errors.print(f"{problem.file}:{problem.line or '-'}: {problem.column or ''} {problem.reason}")
+        if report_file is not None:
+            _write_problems(error.problems, report_file)
+        _fail(error)
+        return
+    finally:
+        store.dispose()
+    _print_report(report, report_file)
+
+
+@generate_app.command("sds-csv")
+def generate_sds_csv(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the files to.")],
+    students: Annotated[int, typer.Option(min=1, help="Number of students.")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+) -> None:
+    """Generate a synthetic, consistent SDS v2.1 district.
+
+    Example: industrydata generate sds-csv ./district --students 1000
+    """
+    from .canonical.generator import generate_sds_csv as generate
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = generate(out_dir, students=students, seed=seed)
+    for name, count in rows.items():
+        console.print(f"{name}: {count}")
+
+
+@app.command()
+def demo(data_dir: DataDir = Path("./data"), port: Annotated[int, typer.Option(help="Port the service will listen on (for the curl line).")] = 8000) -> None:
+    """Seed the demo tenant (two Global Administrators, a generated roster) and print how to try it.
+
+    Example: industrydata demo --data-dir ./data
+    """
+    from .demo import DEMO_ADMINS, DEMO_TENANT_ID, seed_demo
+    from .identity import DevelopmentKeys, mint_token
+
+    settings = _settings(data_dir)
+    rows = seed_demo(settings)
+    admin = DEMO_ADMINS[0]
+    jwt = mint_token(
+        DevelopmentKeys(settings.data_dir),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        tenant_id=DEMO_TENANT_ID,
+        object_id=admin.object_id,
+        lifetime_seconds=12 * 3600,
+    )
+    console.print(f"demo tenant: {DEMO_TENANT_ID} ({rows} canonical rows)")
+    console.print(f"Global Administrators: " + ", ".join(f"{a.display_name} {a.object_id}" for a in DEMO_ADMINS))
+    console.print(f"admin token ({admin.display_name}, valid 12 h):")
+    sys.stdout.write(jwt + "\n")
+    console.print("try:", style="bold")
+    sys.stdout.write(
+        f"curl -s -H 'Authorization: Bearer {jwt}' "
+        f"http://127.0.0.1:{port}/beta/industryData/dataShareOutgoingFlows/getPotentialDataShareInvitees\n"
+    )
+
+
+def main() -> None:
+    """Console entry point; domain errors become one line and a non-zero exit."""
+    try:
+        app()
+    except IndustryDataError as error:
+        errors.print(f"[red]error:[/red] {error.message}")
+        sys.exit(1)

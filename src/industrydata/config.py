@@ -1,0 +1,131 @@
+"""Settings: one object, built once by the CLI or a test, and passed down.
+
+Every field can be set through an environment variable with the prefix ``INDUSTRYDATA_``
+(``INDUSTRYDATA_DATABASE_URL``, ``INDUSTRYDATA_LOCAL_DESTINATION_ROOTS`` ...).
+Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+__all__ = ["Settings"]
+
+DEFAULT_ISSUER = "industrydata-dev"
+DEFAULT_AUDIENCE = "https://graph.microsoft.com"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of the service, validated when built."""
+
+    model_config = SettingsConfigDict(env_prefix="INDUSTRYDATA_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Folder for the SQLite database, signing keys, secrets and the local lake.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is SQLite at <data_dir>/industrydata.db. "
+        "postgresql:// URLs are rewritten to the psycopg 3 driver.",
+    )
+    local_destination_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Extra folders (os.pathsep-separated) where file:// destinations may point, "
+        "besides <data_dir>/lake.",
+    )
+    allowed_http_endpoints: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins whose plain-http blob endpoints are allowed "
+        "(for the Azurite emulator).",
+    )
+    token_issuer: str = Field(
+        default=DEFAULT_ISSUER,
+        description="Expected `iss` of bearer tokens. The built-in development identity "
+        "provider signs with this issuer.",
+    )
+    token_audience: str = Field(
+        default=DEFAULT_AUDIENCE, description="Expected `aud` of bearer tokens."
+    )
+    jwks_url: str | None = Field(
+        default=None,
+        description="JWKS of an external OpenID issuer; unset means the built-in development "
+        "identity provider (keys in <data_dir>/keys).",
+    )
+    token_lifetime_seconds: int = Field(
+        default=3600, ge=60, description="Lifetime of tokens minted by the development provider."
+    )
+    invitation_lifetime_days: int = Field(
+        default=14, ge=1, description="Days an invitation stays pending before it expires."
+    )
+    default_schedule_time: time = Field(
+        default=time(6, 0), description="UTC time of day for daily runs when none is given."
+    )
+    run_throttle_count: int = Field(
+        default=5, ge=1, description="On-demand runs allowed per flow within the throttle window."
+    )
+    run_throttle_hours: float = Field(
+        default=12, gt=0, description="Length of the on-demand run throttle window, in hours."
+    )
+    run_history_days: int = Field(
+        default=30, ge=1, description="Days a finished run is kept before it is purged."
+    )
+    scheduler_interval_seconds: float = Field(
+        default=30, gt=0, description="How often the embedded scheduler looks for due work."
+    )
+    page_size: int = Field(
+        default=100, ge=1, le=999, description="Server page size of collection responses."
+    )
+
+    @field_validator("local_destination_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(part) for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("allowed_http_endpoints", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg3(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        self.local_destination_roots = [
+            root.expanduser().resolve() for root in self.local_destination_roots
+        ]
+        return self
+
+    @property
+    def lake_dir(self) -> Path:
+        """The always-allowed root for local destinations."""
+        return self.data_dir / "lake"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'industrydata.db'}"
+
+    @property
+    def allowed_local_roots(self) -> list[Path]:
+        """Every folder a file:// destination may resolve into."""
+        return [self.lake_dir.resolve(), *self.local_destination_roots]

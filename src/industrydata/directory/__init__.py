@@ -1,0 +1,17 @@
+"""The tenant directory: users and who holds the Global Administrator role."""
+
+from .service import (
+    GLOBAL_ADMINISTRATOR_ROLE_TEMPLATE_ID,
+    add_user,
+    get_user,
+    global_administrators,
+    is_global_administrator,
+)
+
+__all__ = [
+    "GLOBAL_ADMINISTRATOR_ROLE_TEMPLATE_ID",
+    "add_user",
+    "get_user",
+    "global_administrators",
+    "is_global_administrator",
+]

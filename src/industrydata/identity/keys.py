@@ -1,0 +1,56 @@
+"""The development identity provider's signing key, kept in the data dir and served as JWKS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+__all__ = ["DevelopmentKeys"]
+
+
+class DevelopmentKeys:
+    """An RSA key pair created on first use at ``<data_dir>/keys/signing-key.pem`` (mode 0600)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "keys" / "signing-key.pem"
+        self.private_key = self._load_or_create()
+        self.public_key = self.private_key.public_key()
+        public_der = self.public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        digest = hashlib.sha256(public_der).digest()
+        self.kid = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+    def _load_or_create(self) -> rsa.RSAPrivateKey:
+        if self.path.exists():
+            key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise ValueError(f"{self.path} does not hold an RSA private key")
+            return key
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+        os.replace(temporary, self.path)
+        return key
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key as a JSON Web Key Set."""
+        jwk = json.loads(RSAAlgorithm.to_jwk(self.public_key))
+        jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
+        return {"keys": [jwk]}

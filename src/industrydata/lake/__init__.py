@@ -1,0 +1,31 @@
+"""Destinations and writers: where snapshots go and the layouts they are written in."""
+
+from .destination import Destination
+from .layout import free_snapshot_id, snapshot_id
+from .local import LocalDestination
+from .memory import MemoryDestination
+from .results import SnapshotResult, TableResult
+from .sds_csv import write_sds_csv
+from .url import (
+    CREDENTIAL_KINDS,
+    FORMATS,
+    DestinationSpec,
+    open_destination,
+    parse_destination,
+)
+
+__all__ = [
+    "CREDENTIAL_KINDS",
+    "FORMATS",
+    "Destination",
+    "DestinationSpec",
+    "LocalDestination",
+    "MemoryDestination",
+    "SnapshotResult",
+    "TableResult",
+    "free_snapshot_id",
+    "open_destination",
+    "parse_destination",
+    "snapshot_id",
+    "write_sds_csv",
+]

@@ -1,0 +1,103 @@
+"""The destination interface: the few storage operations the lake writers need.
+
+A destination is a namespace of objects named by ``/``-separated relative paths
+(``roster/2021-09-05T06-16-22/Person/part-00000-….csv``). Whole objects appear atomically:
+a reader sees an object's old content or its new content, never a half-written one. The
+public methods check paths and translate storage exceptions (``storage_errors``) once;
+implementations provide the underscored primitives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import BinaryIO
+
+from ._storage_errors import storage_errors, unreachable_on_failure
+
+__all__ = ["Destination"]
+
+PROBE_PREFIX = ".industrydata-probe-"
+
+
+def _check_object_path(path: str, *, allow_root: bool = False) -> str:
+    """``path`` itself when it is a clean relative object path; ValueError otherwise.
+
+    Paths come from the writers, never from clients, so a bad one is a bug.
+    """
+    if path == "" and allow_root:
+        return path
+    parts = path.split("/")
+    if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"not a clean relative object path: {path!r}")
+    return path
+
+
+class Destination(ABC):
+    """Storage the writers publish snapshots to; pick one with ``open_destination``."""
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Create or replace the object at ``path`` with ``data``, atomically."""
+        with storage_errors("write", _check_object_path(path)):
+            self._write_bytes(path, data)
+
+    @contextmanager
+    def open_writer(self, path: str) -> Iterator[BinaryIO]:
+        """A stream for a large object; it appears under ``path`` only when the block ends
+        without an exception, and is discarded otherwise."""
+        with storage_errors("write", _check_object_path(path)), self._open_writer(path) as stream:
+            yield stream
+
+    def read_bytes(self, path: str) -> bytes:
+        """The content of the object at ``path``."""
+        with storage_errors("read", _check_object_path(path)):
+            return self._read_bytes(path)
+
+    def exists(self, path: str) -> bool:
+        """Whether an object exists at ``path``."""
+        with storage_errors("check", _check_object_path(path)):
+            return self._exists(path)
+
+    def list(self, prefix: str = "") -> list[str]:
+        """The paths of all objects under the folder ``prefix`` ('' for all), sorted."""
+        prefix = prefix.rstrip("/")
+        with storage_errors("list", _check_object_path(prefix, allow_root=True)):
+            return sorted(self._list(prefix))
+
+    def delete(self, path: str) -> None:
+        """Delete the object at ``path``, or every object under the folder ``path``."""
+        path = path.rstrip("/")
+        with storage_errors("delete", _check_object_path(path)):
+            self._delete(path)
+
+    def probe(self) -> None:
+        """Write and delete a small object: proof the destination is reachable and writable.
+
+        Raises:
+            DestinationUnreachable: with the storage error's message.
+        """
+        path = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+        with unreachable_on_failure():
+            self.write_bytes(path, b"industrydata destination probe\n")
+            self.delete(path)
+
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        with self._open_writer(path) as stream:
+            stream.write(data)
+
+    @abstractmethod
+    def _open_writer(self, path: str) -> AbstractContextManager[BinaryIO]: ...
+
+    @abstractmethod
+    def _read_bytes(self, path: str) -> bytes: ...
+
+    @abstractmethod
+    def _exists(self, path: str) -> bool: ...
+
+    @abstractmethod
+    def _list(self, prefix: str) -> list[str]: ...
+
+    @abstractmethod
+    def _delete(self, path: str) -> None: ...

@@ -1,0 +1,34 @@
+"""Runs: lifecycle in the store, execution (export to the destination), dispatch, schedule."""
+
+from .dispatcher import EmbeddedDispatcher
+from .executor import execute_run, utcnow
+from .lifecycle import (
+    RUN_INTERRUPTED,
+    active_run,
+    apply_flow_state,
+    finish_run,
+    new_etag,
+    purge_finished_runs,
+    recover_interrupted_runs,
+    run_error,
+    start_run,
+)
+from .scheduler import PeriodicWorker, latest_slot, start_due_runs
+
+__all__ = [
+    "RUN_INTERRUPTED",
+    "EmbeddedDispatcher",
+    "PeriodicWorker",
+    "active_run",
+    "apply_flow_state",
+    "execute_run",
+    "finish_run",
+    "latest_slot",
+    "new_etag",
+    "purge_finished_runs",
+    "recover_interrupted_runs",
+    "run_error",
+    "start_due_runs",
+    "start_run",
+    "utcnow",
+]

@@ -1,0 +1,178 @@
+"""Execute one run: check the invitee, open the destination, export, record the outcome.
+
+The same function runs in the embedded dispatcher's threads and (later) in workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from ..config import Settings
+from ..directory import is_global_administrator
+from ..errors import IndustryDataError
+from ..lake import open_destination, parse_destination
+from ..states import InvitationStatus, RunStatus, Transition
+from ..store import CredentialSealer, Flow, Invitation, Run, Store
+from .export import export_snapshot
+from .lifecycle import RUN_INTERRUPTED, finish_run, record_progress, run_error
+
+__all__ = ["RunCancelled", "execute_run", "utcnow"]
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the store keeps times."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class RunCancelled(Exception):
+    """The run stopped being ``running`` under us (flow deleted) or the service is stopping."""
+
+
+def _load(store: Store, run_id: str) -> tuple[Run, Flow, Invitation] | None:
+    with store.reading() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.status != RunStatus.RUNNING.value:
+            return None
+        flow = run.flow
+        invitation = flow.invitations[-1] if flow.invitations else None
+        if invitation is None or invitation.status != InvitationStatus.ACCEPTED.value:
+            return None
+        return run, flow, invitation
+
+
+def execute_run(
+    run_id: str,
+    *,
+    store: Store,
+    settings: Settings,
+    sealer: CredentialSealer,
+    stopping: threading.Event | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> RunStatus | None:
+    """Carry out a running run to its end; returns its final status (None if not runnable)."""
+    loaded = _load(store, run_id)
+    if loaded is None:
+        return None
+    run, flow, invitation = loaded
+    started = time.monotonic()
+    statistics: dict[str, Any] = dict(run.statistics or {})
+
+    with store.reading() as session:
+        authorized = is_global_administrator(
+            session, tenant_id=flow.tenant_id, object_id=flow.invitee_user_id
+        )
+    if not authorized:
+        now = clock()
+        finish_run(
+            store,
+            run_id,
+            status=RunStatus.FAILED,
+            now=now,
+            statistics=statistics,
+            blocking_error=run_error(
+                "inviteeNotAuthorized",
+                "The invitee no longer holds the Global Administrator role.",
+                now,
+                target=flow.invitee_user_id,
+            ),
+            flow_state=Transition.INVITEE_NOT_AUTHORIZED,
+        )
+        return RunStatus.FAILED
+
+    tables_by_name = {entry["name"]: entry for entry in statistics.get("tables", [])}
+
+    def on_progress(result: Any, tables_done: int, tables_total: int) -> None:
+        entry = tables_by_name.get(result.name)
+        if entry is not None:
+            entry.update(
+                rowsRead=result.rows_written,
+                rowsWritten=result.rows_written,
+                filesWritten=result.files_written,
+                bytesWritten=result.bytes_written,
+                status="completed",
+            )
+        _add_totals(statistics)
+        statistics["progressPercent"] = min(99, int(100 * tables_done / tables_total))
+        if stopping is not None and stopping.is_set():
+            raise RunCancelled("the service is stopping")
+        if not record_progress(store, run_id, statistics, clock()):
+            raise RunCancelled("the run is no longer running")
+
+    try:
+        credential = sealer.open(invitation.credential_sealed) if invitation.credential_sealed else None
+        spec = parse_destination(
+            invitation.destination_url or "",
+            format=invitation.destination_format or "sdsCsv",
+            credential=credential,
+        )
+        destination = open_destination(
+            spec,
+            allowed_local_roots=settings.allowed_local_roots,
+            allowed_http_endpoints=settings.allowed_http_endpoints,
+        )
+        result = export_snapshot(
+            store.url,
+            flow.tenant_id,
+            destination,
+            format=spec.format,
+            snapshot_time=run.start_at,
+            on_progress=on_progress,
+        )
+    except RunCancelled as cancelled:
+        now = clock()
+        finish_run(
+            store,
+            run_id,
+            status=RunStatus.FAILED,
+            now=now,
+            statistics=statistics,
+            blocking_error=run_error(RUN_INTERRUPTED, f"The run was interrupted: {cancelled}.", now),
+        )
+        return RunStatus.FAILED
+    except IndustryDataError as error:
+        now = clock()
+        logger.warning("run %s failed: %s", run_id, error.message)
+        finish_run(
+            store,
+            run_id,
+            status=RunStatus.FAILED,
+            now=now,
+            statistics=statistics,
+            blocking_error=run_error(error.code, error.message, now, error.target),
+        )
+        return RunStatus.FAILED
+    except Exception:
+        now = clock()
+        logger.exception("run %s failed unexpectedly", run_id)
+        finish_run(
+            store,
+            run_id,
+            status=RunStatus.FAILED,
+            now=now,
+            statistics=statistics,
+            blocking_error=run_error(
+                "generalException", "The run failed because of an internal error.", now
+            ),
+        )
+        return RunStatus.FAILED
+
+    statistics["snapshotId"] = result.snapshot_id
+    statistics["progressPercent"] = 100
+    statistics["durationSeconds"] = round(time.monotonic() - started, 3)
+    _add_totals(statistics)
+    finish_run(store, run_id, status=RunStatus.COMPLETED, now=clock(), statistics=statistics)
+    return RunStatus.COMPLETED
+
+
+def _add_totals(statistics: dict[str, Any]) -> None:
+    tables = statistics.get("tables", [])
+    for total in ("rowsWritten", "filesWritten", "bytesWritten"):
+        statistics[total] = sum(entry[total] for entry in tables)
+

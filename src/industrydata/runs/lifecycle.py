@@ -1,0 +1,225 @@
+"""Run lifecycle in the store: start, progress, finish, recovery, purge.
+
+Every function here is a short transaction of its own, so a run's state is visible to the
+API while it executes. The flow's state follows each run's outcome (contract §3).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..canonical.tables import CANONICAL_TABLES
+from ..errors import FlowNotReady, RunInProgress
+from ..states import FlowState, ReadinessStatus, RunStatus, RunTrigger, Transition
+from ..store import Flow, Run, Store
+
+__all__ = [
+    "RUN_INTERRUPTED",
+    "active_run",
+    "apply_flow_state",
+    "finish_run",
+    "initial_statistics",
+    "new_etag",
+    "purge_finished_runs",
+    "record_progress",
+    "recover_interrupted_runs",
+    "run_error",
+    "stale_threshold",
+    "start_run",
+]
+
+RUN_INTERRUPTED = "runInterrupted"
+
+
+def new_etag() -> str:
+    return uuid.uuid4().hex
+
+
+def apply_flow_state(flow: Flow, state: FlowState, now: datetime) -> None:
+    """Move ``flow`` to ``state``; every write of a flow changes its eTag."""
+    flow.readiness_status = state.readiness_status.value
+    flow.sharing_state = state.sharing_state.value
+    flow.etag = new_etag()
+    flow.modified_at = now
+
+
+def initial_statistics(format: str) -> dict[str, Any]:
+    return {
+        "snapshotId": None,
+        "format": format,
+        "progressPercent": 0,
+        "tables": [
+            {
+                "name": table.name,
+                "rowsRead": 0,
+                "rowsWritten": 0,
+                "filesWritten": 0,
+                "bytesWritten": 0,
+                "status": "pending",
+            }
+            for table in CANONICAL_TABLES
+        ],
+        "rowsWritten": 0,
+        "filesWritten": 0,
+        "bytesWritten": 0,
+        "errors": 0,
+        "warnings": 0,
+        "durationSeconds": None,
+    }
+
+
+def active_run(session: Session, flow_id: str) -> Run | None:
+    query = select(Run).where(Run.flow_id == flow_id, Run.status == RunStatus.RUNNING.value)
+    return session.scalars(query).first()
+
+
+def start_run(
+    session: Session,
+    *,
+    flow: Flow,
+    format: str,
+    trigger: RunTrigger,
+    now: datetime,
+    display_name: str | None = None,
+) -> Run:
+    """Add a running run to ``flow`` (flushed, not committed).
+
+    Raises:
+        FlowNotReady: the flow's invitation is not accepted.
+        RunInProgress: another run of the flow is running (``target`` is its id).
+    """
+    if flow.readiness_status != ReadinessStatus.READY.value:
+        raise FlowNotReady(
+            f"The flow is {flow.readiness_status}; runs start only when it is ready "
+            "(its invitation accepted)."
+        )
+    running = active_run(session, flow.id)
+    if running is not None:
+        raise RunInProgress("A run of this flow is already in progress.", target=running.id)
+    run = Run(
+        id=str(uuid.uuid4()),
+        flow_id=flow.id,
+        tenant_id=flow.tenant_id,
+        display_name=display_name,
+        trigger=trigger.value,
+        status=RunStatus.RUNNING.value,
+        start_at=now,
+        heartbeat_at=now,
+        statistics=initial_statistics(format),
+    )
+    session.add(run)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        running = active_run(session, flow.id)
+        raise RunInProgress(
+            "A run of this flow is already in progress.",
+            target=running.id if running else None,
+        ) from exc
+    return run
+
+
+def record_progress(store: Store, run_id: str, statistics: dict[str, Any], now: datetime) -> bool:
+    """Save a running run's statistics and heartbeat; False when it is no longer running."""
+    with store.writing() as session:
+        result = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == RunStatus.RUNNING.value)
+            .values(statistics=statistics, heartbeat_at=now)
+        )
+        session.commit()
+    return result.rowcount == 1
+
+
+def finish_run(
+    store: Store,
+    run_id: str,
+    *,
+    status: RunStatus,
+    now: datetime,
+    statistics: dict[str, Any] | None = None,
+    blocking_error: dict[str, Any] | None = None,
+    flow_state: FlowState | None = None,
+) -> bool:
+    """End a running run and move its flow (default: by the run's outcome). False if gone."""
+    with store.writing() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.status != RunStatus.RUNNING.value:
+            return False
+        run.status = status.value
+        run.end_at = now
+        run.blocking_error = blocking_error
+        if statistics is not None:
+            run.statistics = statistics
+        if flow_state is None:
+            flow_state = (
+                Transition.RUN_FAILED if status is RunStatus.FAILED else Transition.RUN_COMPLETED
+            )
+        flow = session.get(Flow, run.flow_id)
+        if flow is not None and flow.readiness_status in (
+            ReadinessStatus.READY.value,
+            ReadinessStatus.FAILED.value,
+        ):
+            apply_flow_state(flow, flow_state, now)
+        session.commit()
+    return True
+
+
+def run_error(
+    code: str, message: str, now: datetime, target: str | None = None
+) -> dict[str, Any]:
+    """A run's ``blockingError`` (publicError)."""
+    return {
+        "code": code,
+        "message": message,
+        "target": target,
+        "details": [],
+        "innerError": {"code": code, "date": now.isoformat(timespec="seconds") + "Z"},
+    }
+
+
+def recover_interrupted_runs(
+    store: Store, *, now: datetime, stale_before: datetime | None = None
+) -> int:
+    """Mark runs left ``running`` by a dead process as failed with ``runInterrupted``.
+
+    With ``stale_before`` only runs whose heartbeat is older are taken (several processes
+    share the store); without it every running run is (the embedded single process starts).
+    """
+    with store.reading() as session:
+        query = select(Run.id).where(Run.status == RunStatus.RUNNING.value)
+        if stale_before is not None:
+            query = query.where(Run.heartbeat_at < stale_before)
+        run_ids = list(session.scalars(query))
+    message = "The run was interrupted (the process executing it stopped) and did not finish."
+    recovered = 0
+    for run_id in run_ids:
+        recovered += finish_run(
+            store,
+            run_id,
+            status=RunStatus.FAILED,
+            now=now,
+            blocking_error=run_error(RUN_INTERRUPTED, message, now),
+        )
+    return recovered
+
+
+def purge_finished_runs(store: Store, *, older_than: datetime) -> int:
+    """Delete finished runs that ended before ``older_than`` (run history retention)."""
+    with store.writing() as session:
+        result = session.execute(
+            delete(Run).where(Run.end_at.is_not(None), Run.end_at < older_than)
+        )
+        session.commit()
+    return result.rowcount
+
+
+def stale_threshold(now: datetime, heartbeat_seconds: float) -> datetime:
+    return now - timedelta(seconds=heartbeat_seconds * 10)

@@ -1,0 +1,95 @@
+"""The running service assembled from Settings: store, identity, dispatcher and scheduler.
+
+This is the composition root: the API app and the CLI build one ``Service`` and hand its
+parts to the packages below; nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from .config import Settings
+from .identity import DevelopmentKeys, TokenValidator
+from .runs import (
+    EmbeddedDispatcher,
+    PeriodicWorker,
+    purge_finished_runs,
+    recover_interrupted_runs,
+    start_due_runs,
+    utcnow,
+)
+from .sharing import expire_pending_invitations
+from .store import CredentialSealer, Store, open_store, upgrade_to_head
+
+__all__ = ["Service"]
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_STALE_AFTER = timedelta(minutes=5)
+
+
+class Service:
+    """Everything one serving process needs; ``start`` and ``close`` bracket its life."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.lake_dir.mkdir(parents=True, exist_ok=True)
+        self.store: Store = open_store(settings.effective_database_url)
+        upgrade_to_head(self.store.write_engine)
+        self.development_keys = (
+            None if settings.jwks_url else DevelopmentKeys(settings.data_dir)
+        )
+        self.token_validator = TokenValidator(
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            development_keys=self.development_keys,
+            jwks_url=settings.jwks_url,
+        )
+        self.sealer = CredentialSealer(settings.data_dir / "keys" / "credential.key")
+        self.dispatcher = EmbeddedDispatcher(
+            store=self.store, settings=settings, sealer=self.sealer
+        )
+        self.scheduler = PeriodicWorker(
+            self.tick, interval_seconds=settings.scheduler_interval_seconds
+        )
+        self._started = False
+
+    @property
+    def embedded(self) -> bool:
+        """One process owns the store (SQLite): every run still 'running' at start is dead."""
+        return self.store.engine.dialect.name == "sqlite"
+
+    def start(self) -> None:
+        """Recover runs interrupted by a crash, then start the scheduler."""
+        now = utcnow()
+        stale_before = None if self.embedded else now - HEARTBEAT_STALE_AFTER
+        recovered = recover_interrupted_runs(self.store, now=now, stale_before=stale_before)
+        if recovered:
+            logger.warning("marked %d interrupted run(s) as failed", recovered)
+        self.scheduler.start()
+        self._started = True
+
+    def dispatch(self, run_id: str) -> None:
+        """Execute a committed running run in the background."""
+        self.dispatcher.submit(run_id)
+
+    def tick(self) -> None:
+        """The periodic work: expiry, schedules, retention, stale-run recovery."""
+        now = utcnow()
+        expire_pending_invitations(self.store, now=now)
+        for run_id in start_due_runs(self.store, now=now):
+            self.dispatch(run_id)
+        purge_finished_runs(
+            self.store, older_than=now - timedelta(days=self.settings.run_history_days)
+        )
+        if not self.embedded:
+            recover_interrupted_runs(self.store, now=now, stale_before=now - HEARTBEAT_STALE_AFTER)
+
+    def close(self) -> None:
+        """Stop the scheduler, interrupt runs cleanly, release the database."""
+        if self._started:
+            self.scheduler.stop()
+        self.dispatcher.stop()
+        self.store.dispose()

@@ -1,0 +1,41 @@
+"""Destination credentials are stored encrypted (Fernet) with a key kept in the data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+__all__ = ["CredentialSealer"]
+
+
+class CredentialSealer:
+    """Seals credential dicts for storage and opens them for a run; the key never leaves here."""
+
+    def __init__(self, key_path: Path) -> None:
+        self._fernet = Fernet(self._load_or_create(key_path))
+
+    @staticmethod
+    def _load_or_create(key_path: Path) -> bytes:
+        if key_path.exists():
+            return key_path.read_bytes().strip()
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        key = Fernet.generate_key()
+        temporary = key_path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+        os.replace(temporary, key_path)
+        return key
+
+    def seal(self, credential: dict[str, str]) -> bytes:
+        return self._fernet.encrypt(json.dumps(credential).encode())
+
+    def open(self, sealed: bytes) -> dict[str, str]:
+        """The credential; ValueError (without the secret) when the key does not fit."""
+        try:
+            return json.loads(self._fernet.decrypt(sealed))
+        except InvalidToken as exc:
+            raise ValueError("stored credential cannot be decrypted with this data dir's key") from exc

@@ -1,0 +1,151 @@
+"""Invitations: only the invitee answers, only while pending; accepting maps a destination,
+probes it, and starts the first run, which writes a snapshot (contract §3, §4 rows 10–13)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from industrydata.config import Settings
+from industrydata.service import Service
+from tests.api.conftest import FLOWS, accept_body, wait_for_run
+from tests.factories import TenantUsers
+
+
+def _accept(client: TestClient, flow_id: str, headers: dict[str, str], body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    return client.post(f"{FLOWS}/{flow_id}/invitation/accept", json=body, headers=headers)
+
+
+def test_accept_maps_destination_and_first_run_writes_snapshot(
+    client: TestClient, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
+) -> None:
+    response = _accept(client, flow["id"], invitee, accept_body(settings))
+
+    assert response.status_code == 200
+    invitation = response.json()
+    assert invitation["status"] == "accepted"
+    assert invitation["destination"] == {
+        "url": (settings.lake_dir / "export").as_uri(),
+        "format": "sdsCsv",
+    }
+    assert invitation["schedule"] == {"frequency": "daily", "timeOfDay": "05:30"}
+    assert "credential" not in json.dumps(invitation)
+    runs = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"]
+    assert len(runs) == 1
+    run = wait_for_run(client, flow["id"], runs[0]["id"], invitee)
+    assert run["status"] == "completed", run
+    assert run["statistics"]["progressPercent"] == 100
+    assert len(run["statistics"]["tables"]) == 26
+    snapshot = settings.lake_dir / "export" / "roster" / run["statistics"]["snapshotId"]
+    assert (snapshot / "snapshot.roster.manifest.cdm.json").is_file()
+    assert len([path for path in snapshot.iterdir() if path.is_dir()]) == 26
+    refreshed = client.get(f"{FLOWS}/{flow['id']}", headers=invitee).json()
+    assert (refreshed["readinessStatus"], refreshed["sharingState"]) == ("ready", "running")
+
+
+def test_accept_by_someone_else_is_forbidden(
+    client: TestClient, settings: Settings, flow: dict[str, Any], admin: dict[str, str]
+) -> None:
+    response = _accept(client, flow["id"], admin, accept_body(settings))
+
+    assert response.status_code == 403
+    assert client.get(f"{FLOWS}/{flow['id']}/invitation", headers=admin).json()["status"] == "pending"
+
+
+def test_accept_twice_conflicts(
+    client: TestClient, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
+) -> None:
+    assert _accept(client, flow["id"], invitee, accept_body(settings)).status_code == 200
+
+    response = _accept(client, flow["id"], invitee, accept_body(settings, "other"))
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "invitationNotPending"
+
+
+def test_reject_sets_flow_failed_problem(
+    client: TestClient, flow: dict[str, Any], invitee: dict[str, str]
+) -> None:
+    response = client.post(f"{FLOWS}/{flow['id']}/invitation/reject", headers=invitee)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "rejected"
+    body = client.get(f"{FLOWS}/{flow['id']}", headers=invitee).json()
+    assert (body["readinessStatus"], body["sharingState"]) == ("failed", "problem")
+
+
+def test_resend_issues_a_new_pending_invitation(
+    client: TestClient, flow: dict[str, Any], admin: dict[str, str], invitee: dict[str, str]
+) -> None:
+    client.post(f"{FLOWS}/{flow['id']}/invitation/reject", headers=invitee)
+
+    response = client.post(f"{FLOWS}/{flow['id']}/invitation/resend", headers=admin)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "pending"
+    body = client.get(f"{FLOWS}/{flow['id']}", headers=admin).json()
+    assert (body["readinessStatus"], body["sharingState"]) == ("notReady", "pending")
+
+
+def test_accept_outside_allowed_roots_is_refused(
+    client: TestClient, tmp_path, flow: dict[str, Any], invitee: dict[str, str]  # type: ignore[no-untyped-def]
+) -> None:
+    body = {"destination": {"url": (tmp_path / "elsewhere").as_uri()}}
+
+    response = _accept(client, flow["id"], invitee, body)
+
+    assert response.status_code == 400
+    assert client.get(f"{FLOWS}/{flow['id']}/invitation", headers=invitee).json()["status"] == "pending"
+
+
+def test_accept_into_configured_extra_root(
+    client: TestClient, service: Service, tmp_path, flow: dict[str, Any], invitee: dict[str, str]  # type: ignore[no-untyped-def]
+) -> None:
+    extra = (tmp_path / "extra-root").resolve()
+    extra.mkdir()
+    service.settings.local_destination_roots = [extra]
+
+    response = _accept(client, flow["id"], invitee, {"destination": {"url": (extra / "lake").as_uri()}})
+
+    assert response.status_code == 200, response.text
+
+
+def test_accept_unreachable_destination_is_422_and_stays_pending(
+    client: TestClient, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
+) -> None:
+    blocker = settings.lake_dir / "a-file"
+    blocker.write_text("not a folder")
+
+    response = _accept(client, flow["id"], invitee, {"destination": {"url": (blocker / "sub").as_uri()}})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "destinationUnreachable"
+    assert client.get(f"{FLOWS}/{flow['id']}/invitation", headers=invitee).json()["status"] == "pending"
+
+
+def test_invitee_losing_global_admin_fails_next_run(
+    client: TestClient,
+    service: Service,
+    settings: Settings,
+    tenant: TenantUsers,
+    flow: dict[str, Any],
+    invitee: dict[str, str],
+) -> None:
+    from industrydata.directory import add_user
+
+    _accept(client, flow["id"], invitee, accept_body(settings))
+    first = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"][0]
+    wait_for_run(client, flow["id"], first["id"], invitee)
+    with service.store.writing() as session:
+        add_user(session, tenant_id=tenant.tenant_id, object_id=tenant.second_admin, display_name="Adam Admin")
+        session.commit()
+
+    run = client.post(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()
+    finished = wait_for_run(client, flow["id"], run["id"], invitee)
+
+    assert finished["status"] == "failed"
+    assert finished["blockingError"]["code"] == "inviteeNotAuthorized"
+    body = client.get(f"{FLOWS}/{flow['id']}", headers=invitee).json()
+    assert (body["readinessStatus"], body["sharingState"]) == ("failed", "problem")
