@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .canonical.generator import generate_sds_csv
 from .canonical.ingest import load_sds_csv
-from .canonical.statistics import count_rows
+from .canonical import count_rows
 from .config import Settings
 from .directory import add_user
 from .store import open_store, upgrade_to_head

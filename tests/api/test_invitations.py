@@ -149,3 +149,34 @@ def test_invitee_losing_global_admin_fails_next_run(
     assert finished["blockingError"]["code"] == "inviteeNotAuthorized"
     body = client.get(f"{FLOWS}/{flow['id']}", headers=invitee).json()
     assert (body["readinessStatus"], body["sharingState"]) == ("failed", "problem")
+
+
+def test_unanswered_invitation_expires(
+    client: TestClient, service: Service, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
+) -> None:
+    from datetime import timedelta
+
+    from industrydata.runs import utcnow
+    from industrydata.sharing import expire_pending_invitations
+
+    later = utcnow() + timedelta(days=settings.invitation_lifetime_days, seconds=1)
+    assert expire_pending_invitations(service.store, now=later) == 1
+
+    body = client.get(f"{FLOWS}/{flow['id']}?$expand=invitation", headers=invitee).json()
+    assert (body["readinessStatus"], body["sharingState"]) == ("expired", "pending")
+    assert body["invitation"]["status"] == "expired"
+    response = _accept(client, flow["id"], invitee, accept_body(settings))
+    assert response.status_code == 409
+
+
+def test_delete_flow_removes_invitation_and_runs_but_keeps_delivered_data(
+    client: TestClient, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
+) -> None:
+    _accept(client, flow["id"], invitee, accept_body(settings))
+    run = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"][0]
+    wait_for_run(client, flow["id"], run["id"], invitee)
+
+    assert client.delete(f"{FLOWS}/{flow['id']}", headers=invitee).status_code == 204
+
+    assert client.get(f"{FLOWS}/{flow['id']}/invitation", headers=invitee).status_code == 404
+    assert (settings.lake_dir / "export" / "roster" / "current.roster.manifest.cdm.json").is_file()

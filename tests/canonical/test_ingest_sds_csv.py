@@ -7,6 +7,7 @@ never stored."""
 
 from __future__ import annotations
 
+import csv
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -285,6 +286,21 @@ def test_load_sds_csv_official_sample_maps_fields_as_sds(engine: Engine, sample_
 
 
 @pytest.mark.reference
+def test_load_sds_csv_ref_definitions_match_reference_export(
+    engine: Engine, sample_dir: Path, reference_dir: Path
+) -> None:
+    export = reference_dir / "sds-lake-export-2021" / "roster" / "2021-09-05T06-16-22"
+    with next((export / "RefDefinition").glob("*.csv")).open(encoding="utf-8", newline="") as f:
+        expected = sorted((row[0], row[1], row[4], row[5], int(row[6])) for row in csv.reader(f))
+
+    load_sds_csv(engine, sample_dir, tenant_id=TENANT, now=FIRST_LOAD)
+
+    loaded = sorted((r["Id"], r["Code"], r["Namespace"], r["RefType"], r["SortOrder"])
+                    for r in _rows(engine, "RefDefinition"))
+    assert loaded == expected
+
+
+@pytest.mark.reference
 def test_load_sds_csv_reload_changes_only_last_seen(engine: Engine, sample_dir: Path) -> None:
     load_sds_csv(engine, sample_dir, tenant_id=TENANT, now=FIRST_LOAD)
     first = {table.name: _rows(engine, table.name) for table in CANONICAL_TABLES}
@@ -483,6 +499,11 @@ def test_load_sds_csv_dropped_optional_reference_leaves_it_empty(
             {"userFlags.csv": ""},
             [("error", "userFlags.csv", 1, None, None)],
             id="empty-file",
+        ),
+        pytest.param(
+            {"enrollments.csv": 'classSourcedId,userSourcedId,role\nk1,"u1"x,student\n'},
+            [("error", "enrollments.csv", 2, None, None)],
+            id="malformed-quoting-in-a-late-file",
         ),
     ],
 )

@@ -1,20 +1,42 @@
 """The canonical roster store: table definitions, vocabulary, loaders and readers."""
 
+from .arrow import arrow_schema, conform_batch
+from .ids import StableIds, source_system_id, stable_id
+from .reader import StoreReader, open_store_reader, read_table
 from .sql import TENANT_COLUMN, sql_table, sql_table_name
-from .tables import CANONICAL_TABLES, CanonicalTable, Column, ColumnType, Reference, table_by_name
+from .statistics import count_rows
+from .tables import (
+    CANONICAL_TABLES,
+    SCHEMA_VERSION,
+    CanonicalTable,
+    Column,
+    ColumnType,
+    Reference,
+    table_by_name,
+)
 from .vocabulary import REF_DEFINITIONS, RefDefinition, ref_id
 
 __all__ = [
     "CANONICAL_TABLES",
     "REF_DEFINITIONS",
+    "SCHEMA_VERSION",
     "TENANT_COLUMN",
     "CanonicalTable",
     "Column",
     "ColumnType",
     "RefDefinition",
     "Reference",
+    "StableIds",
+    "StoreReader",
+    "arrow_schema",
+    "conform_batch",
+    "count_rows",
+    "open_store_reader",
+    "read_table",
     "ref_id",
+    "source_system_id",
     "sql_table",
     "sql_table_name",
+    "stable_id",
     "table_by_name",
 ]

@@ -1,4 +1,4 @@
-"""Execute one run: check the invitee, open the destination, export, record the outcome.
+"""Execute one run: check the invitee, export in a child process, record the outcome.
 
 The same function runs in the embedded dispatcher's threads and (later) in workers.
 """
@@ -15,13 +15,12 @@ from typing import Any
 from ..config import Settings
 from ..directory import is_global_administrator
 from ..errors import IndustryDataError
-from ..lake import open_destination, parse_destination
 from ..states import InvitationStatus, RunStatus, Transition
 from ..store import CredentialSealer, Flow, Invitation, Run, Store
-from .export import export_snapshot
+from .export_process import ExportJob, ExportStopped, run_export_process
 from .lifecycle import RUN_INTERRUPTED, finish_run, record_progress, run_error
 
-__all__ = ["RunCancelled", "execute_run", "utcnow"]
+__all__ = ["execute_run", "utcnow"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +28,6 @@ logger = logging.getLogger(__name__)
 def utcnow() -> datetime:
     """Naive UTC, as the store keeps times."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-class RunCancelled(Exception):
-    """The run stopped being ``running`` under us (flow deleted) or the service is stopping."""
 
 
 def _load(store: Store, run_id: str) -> tuple[Run, Flow, Invitation] | None:
@@ -88,7 +83,7 @@ def execute_run(
 
     tables_by_name = {entry["name"]: entry for entry in statistics.get("tables", [])}
 
-    def on_progress(result: Any, tables_done: int, tables_total: int) -> None:
+    def on_progress(result: Any, tables_done: int, tables_total: int) -> bool:
         entry = tables_by_name.get(result.name)
         if entry is not None:
             entry.update(
@@ -100,32 +95,23 @@ def execute_run(
             )
         _add_totals(statistics)
         statistics["progressPercent"] = min(99, int(100 * tables_done / tables_total))
-        if stopping is not None and stopping.is_set():
-            raise RunCancelled("the service is stopping")
-        if not record_progress(store, run_id, statistics, clock()):
-            raise RunCancelled("the run is no longer running")
+        return record_progress(store, run_id, statistics, clock())
 
     try:
-        credential = sealer.open(invitation.credential_sealed) if invitation.credential_sealed else None
-        spec = parse_destination(
-            invitation.destination_url or "",
+        job = ExportJob(
+            store_url=store.url,
+            tenant_id=flow.tenant_id,
+            destination_url=invitation.destination_url or "",
             format=invitation.destination_format or "sdsCsv",
-            credential=credential,
-        )
-        destination = open_destination(
-            spec,
-            allowed_local_roots=settings.allowed_local_roots,
-            allowed_http_endpoints=settings.allowed_http_endpoints,
-        )
-        result = export_snapshot(
-            store.url,
-            flow.tenant_id,
-            destination,
-            format=spec.format,
+            credential=(
+                sealer.open(invitation.credential_sealed) if invitation.credential_sealed else None
+            ),
             snapshot_time=run.start_at,
-            on_progress=on_progress,
+            allowed_local_roots=tuple(settings.allowed_local_roots),
+            allowed_http_endpoints=tuple(settings.allowed_http_endpoints),
         )
-    except RunCancelled as cancelled:
+        snapshot_id = run_export_process(job, on_progress=on_progress, should_stop=stopping)
+    except ExportStopped as stopped:
         now = clock()
         finish_run(
             store,
@@ -133,7 +119,7 @@ def execute_run(
             status=RunStatus.FAILED,
             now=now,
             statistics=statistics,
-            blocking_error=run_error(RUN_INTERRUPTED, f"The run was interrupted: {cancelled}.", now),
+            blocking_error=run_error(RUN_INTERRUPTED, f"The run was interrupted: {stopped}.", now),
         )
         return RunStatus.FAILED
     except IndustryDataError as error:
@@ -163,7 +149,7 @@ def execute_run(
         )
         return RunStatus.FAILED
 
-    statistics["snapshotId"] = result.snapshot_id
+    statistics["snapshotId"] = snapshot_id
     statistics["progressPercent"] = 100
     statistics["durationSeconds"] = round(time.monotonic() - started, 3)
     _add_totals(statistics)

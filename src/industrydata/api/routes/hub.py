@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from ...canonical.statistics import count_rows
+from ...canonical import count_rows
 from ...identity import Permission
 from ..deps import CurrentPrincipal, ServiceDep, require_json_accept
 from ._responses import entity_response

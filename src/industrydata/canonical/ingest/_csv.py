@@ -72,8 +72,7 @@ def read_records(
                 values = {name: fields[index].strip() for name, index in positions}
                 yield Record(spec.name, start, values, problems)
     except (UnicodeDecodeError, csv.Error) as exc:
-        reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"bad CSV: {exc}"
-        problem = _structural(spec.name, line + 1, None, reason)
+        problem = _structural(spec.name, line + 1, None, _unreadable(exc))
         raise LoadError(f"{spec.name} cannot be read", problems=[problem]) from None
 
 
@@ -82,8 +81,7 @@ def _check_header(path: Path, spec: CsvFile) -> list[LoadProblem]:
         with path.open(encoding=_ENCODING, newline="") as handle:
             header = next(csv.reader(handle, strict=True), None)
     except (UnicodeDecodeError, csv.Error) as exc:
-        reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"bad CSV: {exc}"
-        return [_structural(spec.name, 1, None, reason)]
+        return [_structural(spec.name, 1, None, _unreadable(exc))]
     if not header:
         return [_structural(spec.name, 1, None, "the header line is missing")]
     problems = [
@@ -96,6 +94,10 @@ def _check_header(path: Path, spec: CsvFile) -> list[LoadProblem]:
         for name in sorted({name for name in header if header.count(name) > 1})
     ]
     return problems
+
+
+def _unreadable(exc: UnicodeDecodeError | csv.Error) -> str:
+    return "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"not valid CSV: {exc}"
 
 
 def _structural(file: str, line: int | None, column: str | None, reason: str) -> LoadProblem:

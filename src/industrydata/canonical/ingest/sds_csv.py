@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 from ...errors import LoadError, LoadProblem
 from ..ids import StableIds, composite_key, source_system_id
 from ..tables import CANONICAL_TABLES
-from ..vocabulary import REF_DEFINITIONS, ref_id
+from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
 from ._csv import CsvFile, check_structure, read_records
 from ._record import Record, ref_code
 from ._upsert import TableUpsert
@@ -113,6 +113,17 @@ _PHONE_TYPES = (
     ("phone", str(ref_id("RefPhoneNumberType", "Home"))),
     ("sms", str(ref_id("RefPhoneNumberType", "SMS"))),
 )
+_IDENTIFIER_TYPES = {code: str(id_) for code, id_ in ref_ids_of_type("RefIdentifierType").items()}
+
+
+def _anchor_id(user_key: str) -> str:
+    """The SDS v2.1 anchor of a user (SDS v1 used ``Student_…`` and ``Teacher_…``)."""
+    return f"User_{user_key}"
+
+
+def _user_match_id(user_key: str) -> str:
+    """The export's userMatchId: source system name and anchor."""
+    return f"{SOURCE_SYSTEM}_{_anchor_id(user_key)}"
 
 
 def load_sds_csv(
@@ -218,8 +229,9 @@ class _SdsLoad:
             USER_FLAGS.name: self._user_flag,
             RELATIONSHIPS.name: self._relationship,
         }
+        present = {path.name for path in self.folder.iterdir()}
         for spec in SDS_FILES:
-            if (self.folder / spec.name).is_file():
+            if spec.name in present:
                 self._read(spec, steps[spec.name])
             if spec is ORGS:
                 self._write_orgs()
@@ -308,23 +320,22 @@ class _SdsLoad:
             GivenName=record.text("givenName"),
             Surname=record.text("familyName"),
         )
-        anchor = f"User_{key}"
-        identifiers = (
-            ("SDSAnchorId", anchor),
-            ("identifier", key),
-            ("userMatchId", f"{SOURCE_SYSTEM}_{anchor}"),
-            ("sourceExternalId", key),
-            ("username", username),
-            ("activeDirectoryMatchId", record.text("activeDirectoryMatchId")),
-        )
-        for identifier_type, identifier in identifiers:
+        identifiers = {
+            "SDSAnchorId": _anchor_id(key),
+            "identifier": key,
+            "userMatchId": _user_match_id(key),
+            "sourceExternalId": key,
+            "username": username,
+            "activeDirectoryMatchId": record.text("activeDirectoryMatchId"),
+        }
+        for identifier_type, identifier in identifiers.items():
             if identifier:
                 self.add(
                     "PersonIdentifier",
                     Id=self.ids("PersonIdentifier", composite_key(key, identifier_type)),
                     Identifier=identifier,
                     PersonId=person_id,
-                    RefIdentifierTypeId=str(ref_id("RefIdentifierType", identifier_type)),
+                    RefIdentifierTypeId=_IDENTIFIER_TYPES[identifier_type],
                 )
         if email:
             self.add(
@@ -424,8 +435,7 @@ class _SdsLoad:
         key = composite_key(user_key, org_key, role_code, session_key)
         if not self._claim(record, "userSourcedId", key):
             return
-        user_match_id = f"{SOURCE_SYSTEM}_User_{user_key}"
-        parts = ("Role", org_key, user_match_id, session_key, role_code)
+        parts = ("Role", org_key, _user_match_id(user_key), session_key, role_code)
         external_id = "_".join(part for part in parts if part)
         self.add(
             "PersonOrganizationRole",

@@ -1,0 +1,161 @@
+"""Each export runs in a child process of its own.
+
+Why a process: the ADBC SQLite driver carries its own copy of SQLite, and two copies of SQLite
+in one process corrupt a WAL database (POSIX locks are per process, so one copy releases the
+other's locks; see sqlite.org "How To Corrupt", 2.2.1). The serving process keeps Python's
+sqlite3; the child reads with ADBC. The child reports progress over a pipe and the parent
+records it, so the child never writes to the store. A child can also be stopped at once
+(flow deleted, service stopping), and a killed child leaves only an unpublished folder.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExportError, IndustryDataError
+from ..lake import TableResult, open_destination, parse_destination
+
+__all__ = ["ExportJob", "ExportStopped", "run_export_process"]
+
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["industrydata.runs.export"])
+_POLL_SECONDS = 0.2
+_STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """Everything the child needs; it crosses the process boundary by pickling over a pipe."""
+
+    store_url: str
+    tenant_id: str
+    destination_url: str
+    format: str
+    credential: dict[str, str] | None
+    snapshot_time: datetime
+    allowed_local_roots: tuple[Path, ...]
+    allowed_http_endpoints: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"ExportJob(tenant_id={self.tenant_id!r}, format={self.format!r})"
+
+
+class ExportStopped(Exception):
+    """The parent stopped the child (the run was cancelled or the service is stopping)."""
+
+
+def _child(job: ExportJob, channel: Connection) -> None:
+    from .export import export_snapshot
+
+    def on_progress(result: TableResult, done: int, total: int) -> None:
+        channel.send(("progress", result, done, total))
+
+    try:
+        spec = parse_destination(job.destination_url, format=job.format, credential=job.credential)
+        destination = open_destination(
+            spec,
+            allowed_local_roots=list(job.allowed_local_roots),
+            allowed_http_endpoints=list(job.allowed_http_endpoints),
+        )
+        result = export_snapshot(
+            job.store_url,
+            job.tenant_id,
+            destination,
+            format=spec.format,
+            snapshot_time=job.snapshot_time,
+            on_progress=on_progress,
+        )
+    except IndustryDataError as error:
+        channel.send(("error", type(error).__name__, error.code, error.message, error.target))
+    except Exception as error:
+        channel.send(("crash", type(error).__name__))
+    else:
+        channel.send(("done", result.snapshot_id))
+    finally:
+        channel.close()
+
+
+def run_export_process(
+    job: ExportJob,
+    *,
+    on_progress: Callable[[TableResult, int, int], bool],
+    should_stop: threading.Event | None = None,
+) -> str:
+    """Export in a child process; returns the snapshot id.
+
+    Args:
+        job: what to export where.
+        on_progress: called in this process after each table; returning False stops the child.
+        should_stop: set by the service when it stops; the child is stopped at once.
+
+    Raises:
+        ExportStopped: the child was stopped (on_progress said so, or should_stop was set).
+        IndustryDataError: the child's export failed with this error (same code and message).
+        ExportError: the child died without a word (killed, out of memory).
+    """
+    receiver, sender = _CONTEXT.Pipe(duplex=False)
+    process = _CONTEXT.Process(target=_child, args=(job, sender), name="industrydata-export")
+    process.start()
+    sender.close()
+    try:
+        while True:
+            if should_stop is not None and should_stop.is_set():
+                raise ExportStopped("the service is stopping")
+            if not receiver.poll(_POLL_SECONDS):
+                if not process.is_alive() and not receiver.poll(0):
+                    raise ExportError(
+                        f"The export process ended unexpectedly (exit code {process.exitcode})."
+                    )
+                continue
+            try:
+                message = receiver.recv()
+            except EOFError:
+                process.join(_STOP_GRACE_SECONDS)
+                raise ExportError(
+                    f"The export process ended unexpectedly (exit code {process.exitcode})."
+                ) from None
+            kind = message[0]
+            if kind == "progress":
+                if not on_progress(message[1], message[2], message[3]):
+                    raise ExportStopped("the run is no longer running")
+            elif kind == "done":
+                return message[1]
+            elif kind == "error":
+                raise _rebuild(*message[1:])
+            else:
+                raise ExportError(f"The export failed because of an internal error ({message[1]}).")
+    finally:
+        receiver.close()
+        _stop(process)
+
+
+def _rebuild(class_name: str, code: str, message: str, target: str | None) -> IndustryDataError:
+    """The child's domain error, as the same class when it is one of ours."""
+    from .. import errors
+
+    error_class: Any = getattr(errors, class_name, None)
+    if isinstance(error_class, type) and issubclass(error_class, IndustryDataError):
+        try:
+            error = error_class(message, target=target)
+        except TypeError:
+            error = ExportError(message, target=target)
+    else:
+        error = ExportError(message, target=target)
+    error.code = code
+    return error
+
+
+def _stop(process: Any) -> None:
+    if process.is_alive():
+        process.terminate()
+        process.join(_STOP_GRACE_SECONDS)
+    if process.is_alive():
+        process.kill()
+    process.join()

@@ -1,0 +1,131 @@
+"""Run lifecycle: one running run per flow, outcomes move the flow (§3), interrupted runs are
+recovered as failed with ``runInterrupted`` (§5), old runs are purged."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+
+from industrydata.errors import FlowNotReady, RunInProgress
+from industrydata.runs import (
+    RUN_INTERRUPTED,
+    apply_flow_state,
+    finish_run,
+    purge_finished_runs,
+    recover_interrupted_runs,
+    start_run,
+)
+from industrydata.states import RunStatus, RunTrigger, Transition
+from industrydata.store import Flow, Run, Store, open_store
+
+NOW = datetime(2026, 11, 27, 6, 0, 0)
+
+
+@pytest.fixture
+def store(store_url: str) -> Store:
+    store = open_store(store_url)
+    yield store
+    store.dispose()
+
+
+def _flow(store: Store, state=Transition.ACCEPTED) -> str:  # type: ignore[no-untyped-def]
+    flow = Flow(
+        id=str(uuid.uuid4()), tenant_id=str(uuid.uuid4()), display_name="F", share_name=uuid.uuid4().hex,
+        invitee_user_id=str(uuid.uuid4()), created_at=NOW,
+    )
+    apply_flow_state(flow, state, NOW)
+    with store.writing() as session:
+        session.add(flow)
+        session.commit()
+    return flow.id
+
+
+def _start(store: Store, flow_id: str, now: datetime = NOW) -> str:
+    with store.writing() as session:
+        run = start_run(session, flow=session.get(Flow, flow_id), format="sdsCsv", trigger=RunTrigger.ON_DEMAND, now=now)
+        session.commit()
+        return run.id
+
+
+def test_start_run_needs_a_ready_flow(store: Store) -> None:
+    flow_id = _flow(store, Transition.CREATED)
+    with pytest.raises(FlowNotReady):
+        _start(store, flow_id)
+
+
+def test_start_run_refuses_a_second_running_run(store: Store) -> None:
+    flow_id = _flow(store)
+    first = _start(store, flow_id)
+
+    with pytest.raises(RunInProgress) as raised:
+        _start(store, flow_id)
+
+    assert raised.value.target == first
+
+
+def test_finish_run_moves_the_flow_by_outcome(store: Store) -> None:
+    flow_id = _flow(store)
+    failed = _start(store, flow_id)
+    finish_run(store, failed, status=RunStatus.FAILED, now=NOW)
+    with store.reading() as session:
+        flow = session.get(Flow, flow_id)
+        assert (flow.readiness_status, flow.sharing_state) == ("ready", "problem")
+        etag = flow.etag
+
+    completed = _start(store, flow_id)
+    finish_run(store, completed, status=RunStatus.COMPLETED, now=NOW)
+
+    with store.reading() as session:
+        flow = session.get(Flow, flow_id)
+        assert (flow.readiness_status, flow.sharing_state) == ("ready", "running")
+        assert flow.etag != etag
+        assert session.get(Run, completed).end_at == NOW
+
+
+def test_finish_run_twice_is_a_no_op(store: Store) -> None:
+    run_id = _start(store, _flow(store))
+    assert finish_run(store, run_id, status=RunStatus.COMPLETED, now=NOW)
+    assert not finish_run(store, run_id, status=RunStatus.FAILED, now=NOW)
+    with store.reading() as session:
+        assert session.get(Run, run_id).status == "completed"
+
+
+def test_recover_interrupted_runs_marks_every_running_run(store: Store) -> None:
+    run_id = _start(store, _flow(store))
+
+    assert recover_interrupted_runs(store, now=NOW + timedelta(minutes=1)) == 1
+
+    with store.reading() as session:
+        run = session.get(Run, run_id)
+        assert run.status == "failed"
+        assert run.blocking_error["code"] == RUN_INTERRUPTED
+        assert run.flow.sharing_state == "problem"
+
+
+def test_recover_interrupted_runs_with_heartbeat_spares_live_runs(store: Store) -> None:
+    stale = _start(store, _flow(store), now=NOW - timedelta(hours=1))
+    live = _start(store, _flow(store), now=NOW)
+
+    assert recover_interrupted_runs(store, now=NOW, stale_before=NOW - timedelta(minutes=5)) == 1
+
+    with store.reading() as session:
+        assert session.get(Run, stale).status == "failed"
+        assert session.get(Run, live).status == "running"
+
+
+def test_purge_finished_runs_keeps_recent_and_running(store: Store) -> None:
+    flow_id = _flow(store)
+    old = _start(store, flow_id, now=NOW - timedelta(days=40))
+    finish_run(store, old, status=RunStatus.COMPLETED, now=NOW - timedelta(days=40))
+    recent = _start(store, flow_id, now=NOW - timedelta(days=1))
+    finish_run(store, recent, status=RunStatus.COMPLETED, now=NOW - timedelta(days=1))
+    running = _start(store, flow_id)
+
+    assert purge_finished_runs(store, older_than=NOW - timedelta(days=30)) == 1
+
+    with store.reading() as session:
+        assert session.get(Run, old) is None
+        assert session.get(Run, recent) is not None
+        assert session.get(Run, running) is not None
