@@ -72,7 +72,13 @@ def _truncate_all(engine: Engine) -> None:
 
 @pytest.fixture
 def engine(store_url: str) -> Iterator[Engine]:
-    engine = create_store_engine(store_url)
+    """The store's engine, without a connection pool.
+
+    Tests also read the store with ADBC, whose SQLite is a second copy of the library in this
+    process; two copies must never have the same WAL database open at once (their POSIX locks
+    are per process), so no Python sqlite3 connection stays open between statements.
+    """
+    engine = create_store_engine(store_url, pooled=False)
     yield engine
     engine.dispose()
 

@@ -4,6 +4,9 @@ one reader sees one consistent state of the store."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -148,14 +151,30 @@ def test_read_table_bad_argument_raises(store_url: str, bad: dict) -> None:
         list(read_table(store_url, table_by_name("Person"), **arguments))
 
 
+def _insert_from_another_process(store_url: str, table: CanonicalTable, row: dict) -> None:
+    """A concurrent writer; another process, as SQLite's two copies must not share this one."""
+    script = (
+        "import sys, json\n"
+        "from sqlalchemy import insert\n"
+        "from industrydata.canonical import sql_table, TENANT_COLUMN\n"
+        "from industrydata.store import create_store_engine\n"
+        "url, name, tenant, row = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])\n"
+        "with create_store_engine(url).begin() as connection:\n"
+        "    connection.execute(insert(sql_table(name)), [{TENANT_COLUMN: tenant, **row}])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, store_url, table.name, TENANT, json.dumps(row)], check=True
+    )
+
+
 def test_open_store_reader_sees_one_state_across_tables(engine: Engine, store_url: str) -> None:
     person, source = table_by_name("Person"), table_by_name("SourceSystem")
     _insert(engine, person, [{"Id": "p1"}])
 
     with open_store_reader(store_url) as reader:
         assert len(_rows(reader.read_table(person, TENANT))) == 1
-        _insert(engine, source, [{"Id": "s-after", "Name": "late"}])
-        _insert(engine, person, [{"Id": "p2"}])
+        _insert_from_another_process(store_url, source, {"Id": "s-after", "Name": "late"})
+        _insert_from_another_process(store_url, person, {"Id": "p2"})
         late_sources = _rows(reader.read_table(source, TENANT))
         late_people = _rows(reader.read_table(person, TENANT))
 
