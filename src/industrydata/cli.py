@@ -5,34 +5,42 @@ from __future__ import annotations
 
 import csv
 import sys
+import uuid
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from .config import Settings
-from .errors import IndustryDataError, LoadError
+from .errors import IndustryDataError, LoadError, LoadProblem
+
+if TYPE_CHECKING:
+    from .canonical.ingest import LoadReport
 
 app = typer.Typer(
     help="industrydata: the industryData data-share outgoing flow, as open software.",
     no_args_is_help=True,
     add_completion=False,
 )
-directory_app = typer.Typer(help="The tenant directory (users, Global Administrators).", no_args_is_help=True)
+directory_app = typer.Typer(
+    help="The tenant directory (users, Global Administrators).", no_args_is_help=True
+)
 import_app = typer.Typer(help="Load roster files into the canonical store.", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate synthetic roster files.", no_args_is_help=True)
 app.add_typer(directory_app, name="directory")
 app.add_typer(import_app, name="import")
 app.add_typer(generate_app, name="generate")
 
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 
 DataDir = Annotated[
     Path,
-    typer.Option("--data-dir", envvar="INDUSTRYDATA_DATA_DIR", help="Data folder (database, keys, lake)."),
+    typer.Option(
+        "--data-dir", envvar="INDUSTRYDATA_DATA_DIR", help="Data folder (database, keys, lake)."
+    ),
 ]
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id (GUID).")]
 
@@ -47,8 +55,6 @@ def _fail(error: IndustryDataError) -> None:
 
 
 def _guid(value: str, option: str) -> str:
-    import uuid
-
     try:
         return str(uuid.UUID(value))
     except ValueError:
@@ -77,8 +83,12 @@ def serve(
 def token(
     tenant: Tenant,
     user: Annotated[str, typer.Option("--user", help="Object id (GUID) of the user or app.")],
-    scopes: Annotated[Optional[str], typer.Option(help="Delegated permissions, space-separated.")] = None,
-    roles: Annotated[Optional[str], typer.Option(help="Application permissions, space-separated.")] = None,
+    scopes: Annotated[
+        Optional[str], typer.Option(help="Delegated permissions, space-separated.")
+    ] = None,
+    roles: Annotated[
+        Optional[str], typer.Option(help="Application permissions, space-separated.")
+    ] = None,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Print a bearer token signed by the development identity provider (and nothing else).
@@ -107,12 +117,14 @@ def add_user(
     id: Annotated[str, typer.Option("--id", help="Object id (GUID) of the user.")],
     display_name: Annotated[str, typer.Option("--display-name", help="Display name.")],
     upn: Annotated[Optional[str], typer.Option("--upn", help="User principal name.")] = None,
-    global_admin: Annotated[bool, typer.Option("--global-admin", help="Holds the Global Administrator role.")] = False,
+    global_admin: Annotated[
+        bool, typer.Option("--global-admin", help="Holds the Global Administrator role.")
+    ] = False,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Add (or replace) a user of a tenant's directory.
 
-    Example: industrydata directory add-user --tenant $T --id $U --display-name "Adele" --global-admin
+    Example: industrydata directory add-user --tenant $T --id $U --display-name Adele --global-admin
     """
     from .directory import add_user as add_directory_user
     from .store import open_store, upgrade_to_head
@@ -137,10 +149,7 @@ def add_user(
     console.print(f"added {display_name} ({id}) as {role} of tenant {tenant}")
 
 
-def _print_report(report: object, report_file: Path | None) -> None:
-    from .canonical.ingest import LoadReport
-
-    assert isinstance(report, LoadReport)
+def _print_report(report: LoadReport, report_file: Path | None) -> None:
     table = Table(title="Rows written per table")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -166,13 +175,20 @@ def _print_report(report: object, report_file: Path | None) -> None:
         _write_problems(report.problems, report_file)
 
 
-def _write_problems(problems: list, path: Path) -> None:
+def _write_problems(problems: list[LoadProblem], path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["severity", "file", "line", "column", "value", "reason"])
         for problem in problems:
             writer.writerow(
-                [problem.severity, problem.file, problem.line, problem.column, problem.value, problem.reason]
+                [
+                    problem.severity,
+                    problem.file,
+                    problem.line,
+                    problem.column,
+                    problem.value,
+                    problem.reason,
+                ]
             )
 
 
@@ -180,7 +196,9 @@ def _write_problems(problems: list, path: Path) -> None:
 def import_sds_csv(
     folder: Annotated[Path, typer.Argument(help="Folder with the SDS v2.1 CSV files.")],
     tenant: Tenant,
-    report_file: Annotated[Optional[Path], typer.Option("--report", help="Write the problems as CSV.")] = None,
+    report_file: Annotated[
+        Optional[Path], typer.Option("--report", help="Write the problems as CSV.")
+    ] = None,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Load an SDS v2.1 CSV drop as a full upload for a tenant; prints a summary.
@@ -197,7 +215,9 @@ def import_sds_csv(
         report = load_sds_csv(store.write_engine, folder, tenant_id=_guid(tenant, "--tenant"))
     except LoadError as error:
         for problem in error.problems:
-            errors.print(f"{problem.file}:{problem.line or '-'}: {problem.column or ''} {problem.reason}")
+            errors.print(
+                f"{problem.file}:{problem.line or '-'}: {problem.column or ''} {problem.reason}"
+            )
         if report_file is not None:
             _write_problems(error.problems, report_file)
         _fail(error)
@@ -226,7 +246,12 @@ def generate_sds_csv(
 
 
 @app.command()
-def demo(data_dir: DataDir = Path("./data"), port: Annotated[int, typer.Option(help="Port the service will listen on (for the curl line).")] = 8000) -> None:
+def demo(
+    data_dir: DataDir = Path("./data"),
+    port: Annotated[
+        int, typer.Option(help="Port the service will listen on (for the curl line).")
+    ] = 8000,
+) -> None:
     """Seed the demo tenant (two Global Administrators, a generated roster) and print how to try it.
 
     Example: industrydata demo --data-dir ./data
@@ -246,7 +271,10 @@ def demo(data_dir: DataDir = Path("./data"), port: Annotated[int, typer.Option(h
         lifetime_seconds=12 * 3600,
     )
     console.print(f"demo tenant: {DEMO_TENANT_ID} ({rows} canonical rows)")
-    console.print(f"Global Administrators: " + ", ".join(f"{a.display_name} {a.object_id}" for a in DEMO_ADMINS))
+    console.print(
+        "Global Administrators: "
+        + ", ".join(f"{a.display_name} {a.object_id}" for a in DEMO_ADMINS)
+    )
     console.print(f"admin token ({admin.display_name}, valid 12 h):")
     sys.stdout.write(jwt + "\n")
     console.print("try:", style="bold")

@@ -1,29 +1,29 @@
 """Domain errors. The API maps each to the Graph error envelope in one place (api/errors.py).
 
-    IndustryDataError                      500 generalException
-    ├── BadRequest                         400 badRequest (cause in ``inner_code``)
-    │   ├── InvalidProperty                    invalidProperty
-    │   ├── InvalidEnumValue                   invalidEnumValue
-    │   ├── InvalidFilter                      invalidFilter
-    │   ├── TooManyInvitees                    tooManyInvitees
-    │   ├── InviteeNotGlobalAdministrator      inviteeNotGlobalAdministrator
-    │   └── InvalidDestination                 invalidDestination
-    ├── Unauthenticated                    401 unauthenticated
-    ├── AccessDenied                       403 accessDenied
-    ├── NotFound                           404 itemNotFound
-    ├── Conflict                           409 (code names the conflict)
-    │   ├── ShareNameConflict                  nameAlreadyExists
-    │   ├── RunInProgress                      runInProgress
-    │   ├── FlowNotReady                       flowNotReady
-    │   └── InvitationNotPending               invitationNotPending
-    ├── NotAcceptable                      406 notAcceptable
-    ├── StaleETag                          412 preconditionFailed
-    ├── PayloadTooLarge                    413 payloadTooLarge
-    ├── UnsupportedMediaType               415 unsupportedMediaType
-    ├── DestinationUnreachable             422 destinationUnreachable
-    ├── TooManyRequests                    429 tooManyRequests (+ Retry-After)
-    ├── LoadError                          load rejected (CLI exits non-zero)
-    └── ExportError                        a run failed while writing (becomes blockingError)
+IndustryDataError                      500 generalException
+├── BadRequest                         400 badRequest (cause in ``inner_code``)
+│   ├── InvalidProperty                    invalidProperty
+│   ├── InvalidEnumValue                   invalidEnumValue
+│   ├── InvalidFilter                      invalidFilter
+│   ├── TooManyInvitees                    tooManyInvitees
+│   ├── InviteeNotGlobalAdministrator      inviteeNotGlobalAdministrator
+│   └── InvalidDestination                 invalidDestination
+├── Unauthenticated                    401 unauthenticated
+├── AccessDenied                       403 accessDenied
+├── NotFound                           404 itemNotFound
+├── Conflict                           409 (code names the conflict)
+│   ├── ShareNameConflict                  nameAlreadyExists
+│   ├── RunInProgress                      runInProgress
+│   ├── FlowNotReady                       flowNotReady
+│   └── InvitationNotPending               invitationNotPending
+├── NotAcceptable                      406 notAcceptable
+├── StaleETag                          412 preconditionFailed
+├── PayloadTooLarge                    413 payloadTooLarge
+├── UnsupportedMediaType               415 unsupportedMediaType
+├── DestinationUnreachable             422 destinationUnreachable
+├── TooManyRequests                    429 tooManyRequests (+ Retry-After)
+├── LoadError                          load rejected (CLI exits non-zero)
+└── ExportError                        a run failed while writing (becomes blockingError)
 """
 
 from __future__ import annotations

@@ -38,9 +38,7 @@ class Service:
         settings.lake_dir.mkdir(parents=True, exist_ok=True)
         self.store: Store = open_store(settings.effective_database_url)
         upgrade_to_head(self.store.write_engine)
-        self.development_keys = (
-            None if settings.jwks_url else DevelopmentKeys(settings.data_dir)
-        )
+        self.development_keys = None if settings.jwks_url else DevelopmentKeys(settings.data_dir)
         self.token_validator = TokenValidator(
             issuer=settings.token_issuer,
             audience=settings.token_audience,

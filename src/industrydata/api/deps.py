@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from ..errors import BadRequest, NotAcceptable, PayloadTooLarge, Unauthenticated, UnsupportedMediaType
+from ..errors import (
+    BadRequest,
+    NotAcceptable,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 from ..identity import Principal
 from ..service import Service
 

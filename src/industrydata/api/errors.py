@@ -106,12 +106,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         405: f"The method {request.method} is not allowed on this resource.",
     }.get(exc.status_code, str(exc.detail))
     headers = dict(exc.headers or {})
-    return error_response(request, status=exc.status_code, code=code, message=message, headers=headers)
+    return error_response(
+        request, status=exc.status_code, code=code, message=message, headers=headers
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
-        request, status=400, code="badRequest", message="The request is malformed.", inner_code="badRequest"
+        request,
+        status=400,
+        code="badRequest",
+        message="The request is malformed.",
+        inner_code="badRequest",
     )
 
 

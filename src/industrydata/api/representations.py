@@ -93,5 +93,3 @@ def flow_json(flow: Flow, *, expand: frozenset[str] = frozenset()) -> dict[str, 
 
 def identity_json(user: DirectoryUser) -> dict[str, Any]:
     return {"@odata.type": IDENTITY_TYPE, "id": user.object_id, "displayName": user.display_name}
-
-

@@ -43,19 +43,86 @@ SUBJECTS = (
 DOMAIN = "northwind.example"
 
 _GIVEN_NAMES = (
-    "Aiden", "Amara", "Ana", "Ben", "Chloe", "Daniel", "Elena", "Emil", "Farah", "Felix",
-    "Grace", "Hana", "Hugo", "Isla", "Ivan", "Jada", "Jonas", "Kai", "Lea", "Liam",
-    "Maya", "Mateo", "Nadia", "Noah", "Olivia", "Omar", "Priya", "Quinn", "Rosa", "Sam",
-    "Sara", "Theo", "Uma", "Victor", "Wen", "Yara", "Yusuf", "Zoe",
+    "Aiden",
+    "Amara",
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Daniel",
+    "Elena",
+    "Emil",
+    "Farah",
+    "Felix",
+    "Grace",
+    "Hana",
+    "Hugo",
+    "Isla",
+    "Ivan",
+    "Jada",
+    "Jonas",
+    "Kai",
+    "Lea",
+    "Liam",
+    "Maya",
+    "Mateo",
+    "Nadia",
+    "Noah",
+    "Olivia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Sara",
+    "Theo",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Yara",
+    "Yusuf",
+    "Zoe",
 )
 _FAMILY_NAMES = (
-    "Adams", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haddad", "Ito", "Jensen",
-    "Khan", "Larsen", "Martin", "Nguyen", "Okafor", "Patel", "Quist", "Rossi", "Silva", "Tanaka",
-    "Umar", "Varga", "Weber", "Xu", "Yilmaz", "Zhang",
+    "Adams",
+    "Baker",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Khan",
+    "Larsen",
+    "Martin",
+    "Nguyen",
+    "Okafor",
+    "Patel",
+    "Quist",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Umar",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
 )
 _TOWNS = (
-    "Ashford", "Brookside", "Cedar Falls", "Dunmore", "Elmwood", "Fairview", "Glenhaven",
-    "Harbor City", "Ironwood", "Juniper", "Kingsport", "Lakeside",
+    "Ashford",
+    "Brookside",
+    "Cedar Falls",
+    "Dunmore",
+    "Elmwood",
+    "Fairview",
+    "Glenhaven",
+    "Harbor City",
+    "Ironwood",
+    "Juniper",
+    "Kingsport",
+    "Lakeside",
 )
 _STATES = ("WA", "OR", "CA", "ID", "NY", "TX")
 _RACES = (
@@ -81,7 +148,9 @@ def generate_sds_csv(out_dir: Path, *, students: int, seed: int = 0) -> dict[str
     with ExitStack() as stack:
         writers: dict[str, _CountingWriter] = {}
         for spec in SDS_FILES:
-            handle = stack.enter_context((out_dir / spec.name).open("w", encoding="utf-8", newline=""))
+            handle = stack.enter_context(
+                (out_dir / spec.name).open("w", encoding="utf-8", newline="")
+            )
             writers[spec.name] = _CountingWriter(handle, spec.headers)
         _District(writers, students, random.Random(seed)).write()
         return {name: writer.rows for name, writer in writers.items()}
@@ -116,8 +185,12 @@ class _District:
     def write(self) -> None:
         for sourced_id, title, session_type, start, end in SESSIONS:
             self.out["academicSessions.csv"].row(
-                sourcedId=sourced_id, title=title, type=session_type,
-                schoolYear=SCHOOL_YEAR, startDate=start, endDate=end,
+                sourcedId=sourced_id,
+                title=title,
+                type=session_type,
+                schoolYear=SCHOOL_YEAR,
+                startDate=start,
+                endDate=end,
             )
         self.out["orgs.csv"].row(
             sourcedId="district", name="Northwind Unified School District", type="district"
@@ -128,11 +201,15 @@ class _District:
             town = _TOWNS[school % len(_TOWNS)]
             number = f" {school // len(_TOWNS) + 1}" if school >= len(_TOWNS) else ""
             self.out["orgs.csv"].row(
-                sourcedId=f"sch-{school}", name=f"{town} High School{number}", type="school",
+                sourcedId=f"sch-{school}",
+                name=f"{town} High School{number}",
+                type="school",
                 parentSourcedId="district",
             )
-            self._school(school, [(grade, groups[school, grade]) for grade in GRADES
-                                  if (school, grade) in groups])
+            self._school(
+                school,
+                [(grade, groups[school, grade]) for grade in GRADES if (school, grade) in groups],
+            )
 
     def _groups(self) -> dict[tuple[int, str], list[int]]:
         """Students by school and grade: round-robin over schools, then over grades."""
@@ -151,16 +228,22 @@ class _District:
             for code, subject, subject_code in SUBJECTS:
                 course = f"crs-{school}-{grade}-{code}"
                 self.out["courses.csv"].row(
-                    sourcedId=course, orgSourcedId=org, title=f"{subject} {grade}",
-                    code=f"{code}-{grade}", schoolYearSourcedId=SCHOOL_YEAR_SESSION,
-                    subject=subject_code, grade=grade,
+                    sourcedId=course,
+                    orgSourcedId=org,
+                    title=f"{subject} {grade}",
+                    code=f"{code}-{grade}",
+                    schoolYearSourcedId=SCHOOL_YEAR_SESSION,
+                    subject=subject_code,
+                    grade=grade,
                 )
                 for section in range(1, sections + 1):
                     class_id = f"cls-{school}-{grade}-{code}-{section}"
                     self.out["classes.csv"].row(
-                        sourcedId=class_id, orgSourcedId=org,
+                        sourcedId=class_id,
+                        orgSourcedId=org,
                         title=f"{subject} {grade} - Section {section}",
-                        sessionSourcedIds=CLASS_SESSIONS, courseSourcedId=course,
+                        sessionSourcedIds=CLASS_SESSIONS,
+                        courseSourcedId=course,
                     )
                     classes.append(class_id)
             for position, student in enumerate(members):
@@ -173,8 +256,12 @@ class _District:
         given, family = self._name()
         username = f"{given}.{family}.{user}@{DOMAIN}".lower()
         self.out["users.csv"].row(
-            sourcedId=user, username=username, givenName=given, familyName=family,
-            activeDirectoryMatchId=username, email=username,
+            sourcedId=user,
+            username=username,
+            givenName=given,
+            familyName=family,
+            activeDirectoryMatchId=username,
+            email=username,
         )
         self._role(user, org, role, grade="")
         for class_id in classes:
@@ -186,15 +273,20 @@ class _District:
         given, family = self._name()
         username = f"{given}.{family}.{user}@{DOMAIN}".lower()
         self.out["users.csv"].row(
-            sourcedId=user, username=username, givenName=given, familyName=family,
-            activeDirectoryMatchId=username, email=username,
+            sourcedId=user,
+            username=username,
+            givenName=given,
+            familyName=family,
+            activeDirectoryMatchId=username,
+            email=username,
         )
         self._role(user, org, "student", grade=grade)
         school = org.removeprefix("sch-")
         for code, _subject, _subject_code in SUBJECTS:
             self.out["enrollments.csv"].row(
                 classSourcedId=f"cls-{school}-{grade}-{code}-{section}",
-                userSourcedId=user, role="student",
+                userSourcedId=user,
+                role="student",
             )
         self._demographics(user, grade)
         if rng.random() < 0.1:
@@ -203,19 +295,31 @@ class _District:
         phone = f"+1555{rng.randrange(10_000_000):07d}"
         email = f"{guardian_given}.{family}.{guardian}@mail.{DOMAIN}".lower()
         self.out["users.csv"].row(
-            sourcedId=guardian, username=email, givenName=guardian_given, familyName=family,
-            email=email, phone=phone, sms=phone,
+            sourcedId=guardian,
+            username=email,
+            givenName=guardian_given,
+            familyName=family,
+            email=email,
+            phone=phone,
+            sms=phone,
         )
         self.out["relationships.csv"].row(
-            userSourcedId=user, relationshipUserSourcedId=guardian,
+            userSourcedId=user,
+            relationshipUserSourcedId=guardian,
             relationshipRole=rng.choice(_GUARDIAN_ROLES),
         )
 
     def _role(self, user: str, org: str, role: str, *, grade: str) -> None:
         _sourced_id, _title, _type, start, end = SESSIONS[0]
         self.out["roles.csv"].row(
-            userSourcedId=user, orgSourcedId=org, role=role, sessionSourcedId=SCHOOL_YEAR_SESSION,
-            grade=grade, isPrimary="TRUE", roleStartDate=start, roleEndDate=end,
+            userSourcedId=user,
+            orgSourcedId=org,
+            role=role,
+            sessionSourcedId=SCHOOL_YEAR_SESSION,
+            grade=grade,
+            isPrimary="TRUE",
+            roleStartDate=start,
+            roleEndDate=end,
         )
 
     def _demographics(self, user: str, grade: str) -> None:

@@ -161,4 +161,3 @@ def _add_totals(statistics: dict[str, Any]) -> None:
     tables = statistics.get("tables", [])
     for total in ("rowsWritten", "filesWritten", "bytesWritten"):
         statistics[total] = sum(entry[total] for entry in tables)
-

@@ -172,9 +172,7 @@ def finish_run(
     return True
 
 
-def run_error(
-    code: str, message: str, now: datetime, target: str | None = None
-) -> dict[str, Any]:
+def run_error(code: str, message: str, now: datetime, target: str | None = None) -> dict[str, Any]:
     """A run's ``blockingError`` (publicError)."""
     return {
         "code": code,

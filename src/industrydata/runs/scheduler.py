@@ -77,7 +77,9 @@ class PeriodicWorker:
         self._tick = tick
         self._interval = interval_seconds
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="industrydata-scheduler", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="industrydata-scheduler", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()

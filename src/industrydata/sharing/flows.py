@@ -55,12 +55,14 @@ def _flow_query(tenant_id: str, *, with_runs: bool = False):  # type: ignore[no-
     return query
 
 
-def _load_flow(session: Session, tenant_id: str, flow_id: str, *, with_runs: bool = False) -> Flow:
+def load_flow(session: Session, tenant_id: str, flow_id: str, *, with_runs: bool = False) -> Flow:
     try:
         flow_id = str(uuid.UUID(flow_id))
     except ValueError:
         raise NotFound(f"No dataShareOutgoingFlow with id '{flow_id}'.") from None
-    flow = session.scalars(_flow_query(tenant_id, with_runs=with_runs).where(Flow.id == flow_id)).first()
+    flow = session.scalars(
+        _flow_query(tenant_id, with_runs=with_runs).where(Flow.id == flow_id)
+    ).first()
     if flow is None:
         raise NotFound(f"No dataShareOutgoingFlow with id '{flow_id}'.")
     return flow
@@ -104,23 +106,31 @@ def _commit_flow(session: Session) -> None:
         session.commit()
     except IntegrityError as exc:
         session.rollback()
-        raise ShareNameConflict("Another flow of this tenant has this shareName.", target="shareName") from exc
+        raise ShareNameConflict(
+            "Another flow of this tenant has this shareName.", target="shareName"
+        ) from exc
 
 
-def _share_name_taken(session: Session, tenant_id: str, share_name: str, flow_id: str | None) -> bool:
+def _share_name_taken(
+    session: Session, tenant_id: str, share_name: str, flow_id: str | None
+) -> bool:
     query = select(Flow.id).where(Flow.tenant_id == tenant_id, Flow.share_name == share_name)
     if flow_id is not None:
         query = query.where(Flow.id != flow_id)
     return session.scalars(query).first() is not None
 
 
-def create_flow(store: Store, *, principal: Principal, request: FlowCreate, settings: Settings) -> Flow:
+def create_flow(
+    store: Store, *, principal: Principal, request: FlowCreate, settings: Settings
+) -> Flow:
     """A new flow with a pending invitation to its one invitee."""
     now = utcnow()
     with store.writing() as session:
         _check_invitee(session, principal.tenant_id, request.invitee_user_id)
         if _share_name_taken(session, principal.tenant_id, request.share_name, None):
-            raise ShareNameConflict("Another flow of this tenant has this shareName.", target="shareName")
+            raise ShareNameConflict(
+                "Another flow of this tenant has this shareName.", target="shareName"
+            )
         flow = Flow(
             id=str(uuid.uuid4()),
             tenant_id=principal.tenant_id,
@@ -138,13 +148,15 @@ def create_flow(store: Store, *, principal: Principal, request: FlowCreate, sett
 
 def list_flows(store: Store, *, principal: Principal, with_runs: bool = False) -> list[Flow]:
     with store.reading() as session:
-        query = _flow_query(principal.tenant_id, with_runs=with_runs).order_by(Flow.created_at, Flow.id)
+        query = _flow_query(principal.tenant_id, with_runs=with_runs).order_by(
+            Flow.created_at, Flow.id
+        )
         return list(session.scalars(query))
 
 
 def get_flow(store: Store, *, principal: Principal, flow_id: str, with_runs: bool = False) -> Flow:
     with store.reading() as session:
-        return _load_flow(session, principal.tenant_id, flow_id, with_runs=with_runs)
+        return load_flow(session, principal.tenant_id, flow_id, with_runs=with_runs)
 
 
 def _cancel_active_run(session: Session, flow: Flow, now: datetime, reason: str) -> None:
@@ -167,7 +179,7 @@ def update_flow(
     """Apply a PATCH; a new invitee revokes the invitation and issues a new one."""
     now = utcnow()
     with store.writing() as session:
-        flow = _load_flow(session, principal.tenant_id, flow_id)
+        flow = load_flow(session, principal.tenant_id, flow_id)
         _check_etag(flow, if_match, request.etag)
         if request.share_name is not None and request.share_name != flow.share_name:
             if _share_name_taken(session, flow.tenant_id, request.share_name, flow.id):
@@ -180,7 +192,7 @@ def update_flow(
         if request.invitee_user_id is not None and request.invitee_user_id != flow.invitee_user_id:
             _check_invitee(session, flow.tenant_id, request.invitee_user_id)
             flow.invitee_user_id = request.invitee_user_id
-            _reinvite(session, flow, settings, now)
+            reinvite(session, flow, settings, now)
         else:
             flow.etag = new_etag()
             flow.modified_at = now
@@ -188,10 +200,13 @@ def update_flow(
         return flow
 
 
-def _reinvite(session: Session, flow: Flow, settings: Settings, now: datetime) -> None:
+def reinvite(session: Session, flow: Flow, settings: Settings, now: datetime) -> None:
     """Revoke the current invitation (discarding its destination) and issue a new one."""
     old = current_invitation(flow)
-    if old is not None and old.status in (InvitationStatus.PENDING.value, InvitationStatus.ACCEPTED.value):
+    if old is not None and old.status in (
+        InvitationStatus.PENDING.value,
+        InvitationStatus.ACCEPTED.value,
+    ):
         old.status = InvitationStatus.REVOKED.value
         old.credential_sealed = None
         old.destination_url = None
@@ -203,7 +218,7 @@ def _reinvite(session: Session, flow: Flow, settings: Settings, now: datetime) -
 def delete_flow(store: Store, *, principal: Principal, flow_id: str, if_match: str | None) -> None:
     """Remove the flow, its invitations (and credentials) and runs; delivered data stays."""
     with store.writing() as session:
-        flow = _load_flow(session, principal.tenant_id, flow_id)
+        flow = load_flow(session, principal.tenant_id, flow_id)
         _check_etag(flow, if_match, None)
         session.delete(flow)
         session.commit()
@@ -216,14 +231,14 @@ def potential_invitees(store: Store, *, principal: Principal) -> list[DirectoryU
 
 def list_runs(store: Store, *, principal: Principal, flow_id: str) -> list[Run]:
     with store.reading() as session:
-        flow = _load_flow(session, principal.tenant_id, flow_id)
+        flow = load_flow(session, principal.tenant_id, flow_id)
         query = select(Run).where(Run.flow_id == flow.id).order_by(Run.start_at, Run.id)
         return list(session.scalars(query))
 
 
 def get_run(store: Store, *, principal: Principal, flow_id: str, run_id: str) -> Run:
     with store.reading() as session:
-        flow = _load_flow(session, principal.tenant_id, flow_id)
+        flow = load_flow(session, principal.tenant_id, flow_id)
         run = session.get(Run, run_id)
         if run is None or run.flow_id != flow.id:
             raise NotFound(f"No run with id '{run_id}' in this flow.")
@@ -253,9 +268,13 @@ def request_run(
     """Start an on-demand run now (committed as running; the caller dispatches it)."""
     now = utcnow()
     with store.writing() as session:
-        flow = _load_flow(session, principal.tenant_id, flow_id)
+        flow = load_flow(session, principal.tenant_id, flow_id)
         invitation = current_invitation(flow)
-        format = invitation.destination_format if invitation and invitation.destination_format else "sdsCsv"
+        format = (
+            invitation.destination_format
+            if invitation and invitation.destination_format
+            else "sdsCsv"
+        )
         if flow.readiness_status == "ready" and active_run(session, flow.id) is None:
             _throttle(session, flow, settings, now)
         run = start_run(

@@ -18,7 +18,7 @@ from ..lake import open_destination, parse_destination
 from ..runs import apply_flow_state, start_run, utcnow
 from ..states import InvitationStatus, RunTrigger, ScheduleFrequency, Transition
 from ..store import CredentialSealer, Flow, Invitation, Run, Store
-from .flows import _load_flow, _reinvite, current_invitation
+from .flows import current_invitation, load_flow, reinvite
 from .validation import AcceptRequest
 
 __all__ = [
@@ -39,7 +39,7 @@ def _current(flow: Flow) -> Invitation:
 
 def get_invitation(store: Store, *, principal: Principal, flow_id: str) -> Invitation:
     with store.reading() as session:
-        return _current(_load_flow(session, principal.tenant_id, flow_id))
+        return _current(load_flow(session, principal.tenant_id, flow_id))
 
 
 def _check_invitee(principal: Principal, flow: Flow) -> None:
@@ -66,7 +66,7 @@ def accept_invitation(
 ) -> tuple[Invitation, Run]:
     """Accept and map a destination; returns the accepted invitation and the first run."""
     with store.reading() as session:
-        flow = _load_flow(session, principal.tenant_id, flow_id)
+        flow = load_flow(session, principal.tenant_id, flow_id)
         _check_invitee(principal, flow)
         if _current(flow).status != InvitationStatus.PENDING.value:
             raise InvitationNotPending(f"The invitation is {_current(flow).status}, not pending.")
@@ -82,7 +82,7 @@ def accept_invitation(
 
     now = utcnow()
     with store.writing() as session:
-        flow = _load_flow(session, principal.tenant_id, flow_id)
+        flow = load_flow(session, principal.tenant_id, flow_id)
         _check_invitee(principal, flow)
         invitation = _current(flow)
         _check_pending(invitation, flow, now)
@@ -90,7 +90,9 @@ def accept_invitation(
         invitation.responded_at = now
         invitation.destination_url = request.destination_url
         invitation.destination_format = request.format.value
-        invitation.credential_sealed = sealer.seal(request.credential) if request.credential else None
+        invitation.credential_sealed = (
+            sealer.seal(request.credential) if request.credential else None
+        )
         invitation.schedule_frequency = request.schedule_frequency.value
         invitation.schedule_time_of_day = (
             None
@@ -108,7 +110,7 @@ def accept_invitation(
 def reject_invitation(store: Store, *, principal: Principal, flow_id: str) -> Invitation:
     now = utcnow()
     with store.writing() as session:
-        flow = _load_flow(session, principal.tenant_id, flow_id)
+        flow = load_flow(session, principal.tenant_id, flow_id)
         _check_invitee(principal, flow)
         invitation = _current(flow)
         _check_pending(invitation, flow, now)
@@ -125,8 +127,8 @@ def resend_invitation(
     """Revoke the current invitation and issue a new pending one to the same invitee."""
     now = utcnow()
     with store.writing() as session:
-        flow = _load_flow(session, principal.tenant_id, flow_id)
-        _reinvite(session, flow, settings, now)
+        flow = load_flow(session, principal.tenant_id, flow_id)
+        reinvite(session, flow, settings, now)
         session.commit()
         return _current(flow)
 
@@ -136,7 +138,9 @@ def expire_pending_invitations(store: Store, *, now: datetime) -> int:
     with store.writing() as session:
         query = (
             select(Invitation)
-            .where(Invitation.status == InvitationStatus.PENDING.value, Invitation.expires_at <= now)
+            .where(
+                Invitation.status == InvitationStatus.PENDING.value, Invitation.expires_at <= now
+            )
             .options(selectinload(Invitation.flow).selectinload(Flow.invitations))
         )
         expired = 0

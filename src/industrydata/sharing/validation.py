@@ -128,18 +128,24 @@ def _guid(value: Any, name: str) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        raise InvalidProperty(f"'{name}' must hold GUIDs; {text!r} is not one.", target=name) from None
+        raise InvalidProperty(
+            f"'{name}' must hold GUIDs; {text!r} is not one.", target=name
+        ) from None
 
 
 def _invitee(value: Any) -> str:
     if not isinstance(value, list):
-        raise InvalidProperty("'inviteeUserIds' must be a collection of GUIDs.", target="inviteeUserIds")
+        raise InvalidProperty(
+            "'inviteeUserIds' must be a collection of GUIDs.", target="inviteeUserIds"
+        )
     if len(value) > 1:
         raise TooManyInvitees(
             "'inviteeUserIds' must hold exactly one user id.", target="inviteeUserIds"
         )
     if not value:
-        raise InvalidProperty("'inviteeUserIds' must hold exactly one user id.", target="inviteeUserIds")
+        raise InvalidProperty(
+            "'inviteeUserIds' must hold exactly one user id.", target="inviteeUserIds"
+        )
     return _guid(value[0], "inviteeUserIds")
 
 
@@ -197,7 +203,9 @@ def parse_flow_update(body: Any) -> FlowUpdate:
         if name in properties and properties[name] is None:
             raise InvalidProperty(f"'{name}' cannot be null.", target=name)
     return FlowUpdate(
-        display_name=_display_name(properties["displayName"]) if "displayName" in properties else None,
+        display_name=_display_name(properties["displayName"])
+        if "displayName" in properties
+        else None,
         share_name=_share_name(properties["shareName"]) if "shareName" in properties else None,
         invitee_user_id=_invitee(properties["inviteeUserIds"])
         if "inviteeUserIds" in properties
@@ -218,7 +226,7 @@ def _credential(value: Any) -> dict[str, str] | None:
             "accountKey, sasToken, connectionString.",
             target="destination.credential",
         )
-    (kind, secret), = value.items()
+    ((kind, secret),) = value.items()
     if kind not in _CREDENTIAL_KINDS:
         raise InvalidProperty(
             f"'destination.credential.{kind}' is not a credential kind "
@@ -250,7 +258,9 @@ def parse_accept(body: Any) -> AcceptRequest:
     _reject_unknown(properties, {"destination", "schedule"})
     destination = properties.get("destination")
     if not isinstance(destination, dict):
-        raise InvalidProperty("'destination' is required and must be an object.", target="destination")
+        raise InvalidProperty(
+            "'destination' is required and must be an object.", target="destination"
+        )
     _reject_unknown(destination, {"url", "format", "credential"})
     if destination.get("url") is None:
         raise InvalidProperty("'destination.url' is required.", target="destination.url")

@@ -38,4 +38,6 @@ class CredentialSealer:
         try:
             return json.loads(self._fernet.decrypt(sealed))
         except InvalidToken as exc:
-            raise ValueError("stored credential cannot be decrypted with this data dir's key") from exc
+            raise ValueError(
+                "stored credential cannot be decrypted with this data dir's key"
+            ) from exc

@@ -11,7 +11,7 @@ from ..odata import project
 from ..deps import CurrentPrincipal, JsonBody, ServiceDep, require_json_accept
 from ..representations import flow_json, identity_json
 from ._collections import FLOWS, collection_response, parse_collection, parse_entity
-from ._responses import entity_response, service_root
+from ._responses import context_url, entity_response, service_root
 
 __all__ = ["router"]
 
@@ -70,7 +70,7 @@ def potential_invitees(
     users = sharing.potential_invitees(service.store, principal=principal)
     return JSONResponse(
         {
-            "@odata.context": f"{service_root(request)}/$metadata#Collection(microsoft.graph.identity)",
+            "@odata.context": context_url(request, "Collection(microsoft.graph.identity)"),
             "value": [identity_json(user) for user in users],
         }
     )
@@ -108,7 +108,9 @@ def update_flow(
     )
     headers = _etag_header(flow.etag)
     if "return=minimal" in request.headers.get("prefer", "").replace(" ", "").lower():
-        return Response(status_code=204, headers={**headers, "Preference-Applied": "return=minimal"})
+        return Response(
+            status_code=204, headers={**headers, "Preference-Applied": "return=minimal"}
+        )
     return entity_response(request, flow_json(flow), context=FLOW_CONTEXT, headers=headers)
 
 

@@ -49,9 +49,7 @@ def check_structure(folder: Path, files: tuple[CsvFile, ...]) -> list[LoadProble
     return problems
 
 
-def read_records(
-    folder: Path, spec: CsvFile, problems: list[LoadProblem]
-) -> Iterator[Record]:
+def read_records(folder: Path, spec: CsvFile, problems: list[LoadProblem]) -> Iterator[Record]:
     """The data records of a checked file; a record of the wrong width is reported, not yielded."""
     path = folder / spec.name
     line = 1

@@ -84,9 +84,7 @@ DEMOGRAPHICS = CsvFile(
         "raceCodes",
     ),
 )
-USER_FLAGS = CsvFile(
-    "userFlags.csv", required=False, required_headers=("userSourcedId", "flag")
-)
+USER_FLAGS = CsvFile("userFlags.csv", required=False, required_headers=("userSourcedId", "flag"))
 RELATIONSHIPS = CsvFile(
     "relationships.csv",
     required=False,
@@ -525,9 +523,7 @@ class _SdsLoad:
 
     def _relationship(self, record: Record) -> None:
         person = record.reference("userSourcedId", self.users, "user", required=True)
-        related = record.reference(
-            "relationshipUserSourcedId", self.users, "user", required=True
-        )
+        related = record.reference("relationshipUserSourcedId", self.users, "user", required=True)
         role = record.enum("relationshipRole", "RefPersonRelationship", required=True)
         if person and person == related:
             related_key = record.values["relationshipUserSourcedId"]

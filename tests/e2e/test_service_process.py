@@ -1,0 +1,434 @@
+"""The service as a new user meets it: the ``industrydata`` executable serving HTTP on
+127.0.0.1, driven by CLI subprocesses and plain HTTP.
+
+- A scripted session (directory, SDS import, tokens, create, invitees, accept, run) publishes
+  a snapshot with the reference SDS lake export's layout, manifests and value formats, and
+  the hub counts the rows the run wrote.
+- A run killed with its process (SIGKILL) is ``failed``/``runInterrupted`` once the service
+  is back, the flow is ``ready``/``problem``, the published snapshot is untouched, and the
+  next run completes.
+- Every error status of contract §9 comes back from the real server as the Graph envelope
+  with ``request-id``, the echoed ``client-request-id``, and no stack trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ServiceLauncher, ServiceProcess, run_cli
+from tests.factories import wait_for
+
+pytestmark = pytest.mark.slow
+
+HUB = "/industryData"
+FLOWS = "/industryData/dataShareOutgoingFlows"
+REFERENCE_EXPORT = "sds-lake-export-2021"
+REFERENCE_ROSTER = "sds-v2.1-csv-sample"
+SCHEMA = "schema/roster.v0.3.2.cdm.json"
+ROOT_MANIFEST = "current.manifest.cdm.json"
+CURRENT_ROSTER = "roster/current.roster.manifest.cdm.json"
+SNAPSHOT_MANIFEST = "snapshot.roster.manifest.cdm.json"
+PART_FILE = re.compile(r"part-00000-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-c000\.csv")
+VALUE_FORMATS = {
+    "DateTime": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"),
+    "Boolean": re.compile(r"true|false"),
+    "Int32": re.compile(r"-?\d+"),
+}
+REF_ID_COLUMN = re.compile(r"Ref\w+Id")
+CSV_FIELD = re.compile(r'"((?:[^"]|"")*)"|([^,"\n]*)')
+DISTRICT_STUDENTS = 10_000
+RUN_TIMEOUT_SECONDS = 120.0
+
+
+# --- the CLI side of a session ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A tenant whose directory the CLI filled: two Global Administrators and a plain user."""
+
+    tenant_id: str
+    owner: str
+    invitee: str
+    user: str
+
+
+def seed_tenant(data_dir: Path, roster: Path | None = None) -> Tenant:
+    """Add the directory users (and import ``roster``) with the CLI."""
+    tenant = Tenant(*(str(uuid.uuid4()) for _ in range(4)))
+    for object_id, name, admin in (
+        (tenant.owner, "Adele Vance", True),
+        (tenant.invitee, "Megan Bowen", True),
+        (tenant.user, "Lee Gu", False),
+    ):
+        options = ["--global-admin"] if admin else []
+        run_cli("directory", "add-user", "--tenant", tenant.tenant_id, "--id", object_id,
+                "--display-name", name, *options, data_dir=data_dir)
+    if roster is not None:
+        run_cli("import", "sds-csv", roster, "--tenant", tenant.tenant_id, data_dir=data_dir)
+    return tenant
+
+
+def bearer(data_dir: Path, tenant_id: str, object_id: str, *options: str) -> dict[str, str]:
+    """Authorization headers with a token printed by ``industrydata token``."""
+    jwt = run_cli("token", "--tenant", tenant_id, "--user", object_id, *options, data_dir=data_dir)
+    return {"Authorization": f"Bearer {jwt.stdout.strip()}"}
+
+
+def api(service: ServiceProcess) -> httpx.Client:
+    """A plain HTTP client of the service root (no proxies from the environment)."""
+    return httpx.Client(base_url=f"{service.url}/beta", timeout=30, trust_env=False)
+
+
+def create_flow(client: httpx.Client, tenant: Tenant, headers: dict[str, str], share: str = "district-lake") -> dict[str, Any]:
+    body = {
+        "@odata.type": "#microsoft.graph.industryData.dataShareOutgoingFlow",
+        "displayName": "Roster to the district lake",
+        "shareName": share,
+        "inviteeUserIds": [tenant.invitee],
+    }
+    response = client.post(FLOWS, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def accept(client: httpx.Client, flow_id: str, destination: Path, headers: dict[str, str], frequency: str = "daily") -> httpx.Response:
+    body = {
+        "destination": {"url": destination.as_uri(), "format": "sdsCsv"},
+        "schedule": {"frequency": frequency, "timeOfDay": "06:00"},
+    }
+    return client.post(f"{FLOWS}/{flow_id}/invitation/accept", json=body, headers=headers)
+
+
+def only_run(client: httpx.Client, flow_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    (run,) = client.get(f"{FLOWS}/{flow_id}/runs", headers=headers).json()["value"]
+    return run
+
+
+def finished_run(client: httpx.Client, flow_id: str, run_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Poll the run until it has left ``running``."""
+
+    def finished() -> dict[str, Any] | None:
+        run = client.get(f"{FLOWS}/{flow_id}/runs/{run_id}", headers=headers).json()
+        return run if run["status"] != "running" else None
+
+    return wait_for(finished, timeout=RUN_TIMEOUT_SECONDS)
+
+
+def hub_statistics(client: httpx.Client, headers: dict[str, str]) -> dict[str, int]:
+    response = client.get(HUB, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["statistics"]
+
+
+# --- the lake side ------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_bytes())
+
+
+def published_snapshot(lake: Path) -> str:
+    """The snapshot id that ``roster/current.roster.manifest.cdm.json`` names."""
+    (sub_manifest,) = read_json(lake / CURRENT_ROSTER)["subManifests"]
+    match = re.fullmatch(rf"local:/roster/([^/]+)/{re.escape(SNAPSHOT_MANIFEST)}", sub_manifest["definition"])
+    assert match, sub_manifest
+    return match.group(1)
+
+
+def csv_rows(path: Path) -> list[list[tuple[str, bool]]]:
+    """Rows of a headerless RFC 4180 file with LF after every row, as (value, was quoted)."""
+    text = path.read_bytes().decode("utf-8")
+    rows: list[list[tuple[str, bool]]] = []
+    row: list[tuple[str, bool]] = []
+    position = 0
+    while position < len(text):
+        field = CSV_FIELD.match(text, position)
+        assert field is not None
+        quoted = field.group(1) is not None
+        row.append((field.group(1).replace('""', '"') if quoted else field.group(2), quoted))
+        position = field.end()
+        separator = text[position : position + 1]
+        assert separator in (",", "\n"), f"{path}: {separator or 'end of file'!r} at offset {position}"
+        position += 1
+        if separator == "\n":
+            rows.append(row)
+            row = []
+    return rows
+
+
+def snapshot_digest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder``, by relative path."""
+    digests = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                digests[path.relative_to(folder).as_posix()] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return digests
+
+
+class ReferenceExport:
+    """The golden SDS lake export: its schema, manifests and snapshot folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (self.snapshot_folder,) = (path for path in (root / "roster").iterdir() if path.is_dir())
+        self.snapshot_id = self.snapshot_folder.name
+        self.columns = {
+            entity["entityName"]: [(attribute["name"], attribute["dataFormat"]) for attribute in entity["hasAttributes"]]
+            for entity in read_json(root / SCHEMA)["definitions"]
+        }
+
+    def snapshot_manifest_for(self, snapshot_id: str) -> Any:
+        """The reference snapshot manifest with its folder name replaced by ``snapshot_id``."""
+        text = (self.snapshot_folder / SNAPSHOT_MANIFEST).read_text(encoding="utf-8")
+        return json.loads(text.replace(f"/roster/{self.snapshot_id}/", f"/roster/{snapshot_id}/"))
+
+    def vocabulary(self) -> set[tuple[str, ...]]:
+        """RefDefinition rows without their FirstSeen/LastSeen."""
+        (part,) = (self.snapshot_folder / "RefDefinition").glob("*.csv")
+        return _vocabulary(part, self.columns["RefDefinition"])
+
+
+def _vocabulary(part: Path, columns: list[tuple[str, str]]) -> set[tuple[str, ...]]:
+    return {
+        tuple(value for (value, _), (_, kind) in zip(row, columns, strict=True) if kind != "DateTime")
+        for row in csv_rows(part)
+    }
+
+
+def assert_snapshot_matches_reference(lake: Path, snapshot_id: str, reference: ReferenceExport) -> dict[str, int]:
+    """Layout, manifests and value formats of a published snapshot; returns rows per table."""
+    reference_root = read_json(reference.root / ROOT_MANIFEST)
+    roster_sub_manifests = [sub for sub in reference_root["subManifests"] if "/roster/" in sub["definition"]]
+    assert read_json(lake / ROOT_MANIFEST) == {**reference_root, "subManifests": roster_sub_manifests}
+    assert read_json(lake / SCHEMA) == read_json(reference.root / SCHEMA)
+    assert published_snapshot(lake) == snapshot_id
+
+    folder = lake / "roster" / snapshot_id
+    manifest = read_json(folder / SNAPSHOT_MANIFEST)
+    expected_manifest = reference.snapshot_manifest_for(snapshot_id)
+    assert manifest["entities"] == expected_manifest["entities"]
+    assert manifest["relationships"] == expected_manifest["relationships"]
+    assert manifest == expected_manifest
+
+    reference_tables = {path.name for path in reference.snapshot_folder.iterdir() if path.is_dir()}
+    assert len(reference_tables) == 26 and reference_tables == set(reference.columns)
+    assert {path.name for path in folder.iterdir() if path.is_file()} == {SNAPSHOT_MANIFEST}
+    assert {path.name for path in folder.iterdir() if path.is_dir()} == reference_tables
+
+    parts = {}
+    for table in sorted(reference_tables):
+        (part,) = (folder / table).iterdir()
+        assert PART_FILE.fullmatch(part.name), part
+        parts[table] = part
+    ref_ids = {int(row[0][0]) for row in csv_rows(parts["RefDefinition"])}
+    assert _vocabulary(parts["RefDefinition"], reference.columns["RefDefinition"]) == reference.vocabulary()
+
+    rows_per_table = {}
+    for table, part in parts.items():
+        columns = reference.columns[table]
+        rows = csv_rows(part)
+        rows_per_table[table] = len(rows)
+        if rows:
+            assert [value for value, _ in rows[0]] != [name for name, _ in columns], f"{table} has a header"
+        for number, row in enumerate(rows, start=1):
+            where = f"{table} row {number}"
+            assert len(row) == len(columns), f"{where}: {len(row)} fields, the reference has {len(columns)}"
+            for (value, quoted), (name, kind) in zip(row, columns):
+                if kind == "String":
+                    assert value or quoted, f"{where}: empty {name} is not written \"\""
+                else:
+                    assert not quoted and (value == "" or VALUE_FORMATS[kind].fullmatch(value)), f"{where}: {name}={value!r}"
+                if REF_ID_COLUMN.fullmatch(name) and value:
+                    assert value.isdigit() and int(value) in ref_ids, f"{where}: {name}={value!r} not in RefDefinition"
+    return rows_per_table
+
+
+# --- the scripted session -----------------------------------------------------------------
+
+
+@pytest.mark.reference
+def test_scripted_session_publishes_the_reference_layout(
+    launch_service: ServiceLauncher, tmp_path: Path, reference_dir: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    tenant = seed_tenant(data_dir, reference_dir / REFERENCE_ROSTER)
+    owner = bearer(data_dir, tenant.tenant_id, tenant.owner)
+    invitee = bearer(data_dir, tenant.tenant_id, tenant.invitee)
+    service = launch_service(data_dir)
+    lake = data_dir / "lake" / "district"
+
+    with api(service) as client:
+        invitees = client.get(f"{FLOWS}/getPotentialDataShareInvitees", headers=owner).json()["value"]
+        assert [(person["displayName"], person["id"]) for person in invitees] == [
+            ("Adele Vance", tenant.owner),
+            ("Megan Bowen", tenant.invitee),
+        ]
+        flow = create_flow(client, tenant, owner)
+        assert (flow["readinessStatus"], flow["sharingState"]) == ("notReady", "pending")
+
+        answer = accept(client, flow["id"], lake, invitee)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "accepted"
+        run = finished_run(client, flow["id"], only_run(client, flow["id"], owner)["id"], owner)
+        flow = client.get(f"{FLOWS}/{flow['id']}", headers=owner).json()
+        statistics = hub_statistics(client, owner)
+
+    assert run["status"] == "completed", run["blockingError"]
+    assert (flow["readinessStatus"], flow["sharingState"]) == ("ready", "running")
+    rows = assert_snapshot_matches_reference(lake, run["statistics"]["snapshotId"], ReferenceExport(reference_dir / REFERENCE_EXPORT))
+    written = {table["name"]: table["rowsWritten"] for table in run["statistics"]["tables"]}
+    assert statistics == written == rows
+    assert statistics["Person"] > 0 and statistics["Enrollment"] > 0
+
+
+# --- crash recovery -----------------------------------------------------------------------
+
+
+def test_killed_run_is_interrupted_after_restart_and_the_next_run_completes(
+    launch_service: ServiceLauncher, tmp_path: Path
+) -> None:
+    district = tmp_path / "district"
+    run_cli("generate", "sds-csv", district, "--students", str(DISTRICT_STUDENTS))
+    data_dir = tmp_path / "data"
+    tenant = seed_tenant(data_dir, district)
+    owner = bearer(data_dir, tenant.tenant_id, tenant.owner)
+    invitee = bearer(data_dir, tenant.tenant_id, tenant.invitee)
+    service = launch_service(data_dir)
+    lake = data_dir / "lake" / "district"
+
+    with api(service) as client:
+        flow = create_flow(client, tenant, owner)
+        assert accept(client, flow["id"], lake, invitee, frequency="none").status_code == 200
+        first = finished_run(client, flow["id"], only_run(client, flow["id"], owner)["id"], owner)
+        assert first["status"] == "completed", first["blockingError"]
+        published = first["statistics"]["snapshotId"]
+        before = snapshot_digest(lake / "roster" / published)
+
+        started = client.post(f"{FLOWS}/{flow['id']}/runs", headers=owner)
+        assert started.status_code == 201, started.text
+        run_id = started.json()["id"]
+
+        def writing() -> dict[str, Any] | None:
+            run = client.get(f"{FLOWS}/{flow['id']}/runs/{run_id}", headers=owner).json()
+            return run if run["status"] != "running" or run["statistics"]["progressPercent"] > 0 else None
+
+        observed = wait_for(writing, timeout=RUN_TIMEOUT_SECONDS, interval=0.01)
+        assert observed["status"] == "running", "the run ended before it could be killed: make the district bigger"
+        service.kill()
+
+    unpublished = [path for path in (lake / "roster").iterdir() if path.is_dir() and path.name != published]
+    assert len(unpublished) == 1 and any(unpublished[0].iterdir()), "the killed run wrote no table"
+    assert not (unpublished[0] / SNAPSHOT_MANIFEST).exists()
+    assert published_snapshot(lake) == published
+    service.start()
+    with api(service) as client:
+        killed = client.get(f"{FLOWS}/{flow['id']}/runs/{run_id}", headers=owner).json()
+        flow = client.get(f"{FLOWS}/{flow['id']}", headers=owner).json()
+        assert killed["status"] == "failed"
+        assert killed["blockingError"]["code"] == "runInterrupted"
+        assert killed["endDateTime"] is not None
+        assert (flow["readinessStatus"], flow["sharingState"]) == ("ready", "problem")
+        assert published_snapshot(lake) == published
+        assert (lake / "roster" / published / SNAPSHOT_MANIFEST).is_file()
+        assert snapshot_digest(lake / "roster" / published) == before
+
+        again = client.post(f"{FLOWS}/{flow['id']}/runs", headers=owner)
+        assert again.status_code == 201, again.text
+        last = finished_run(client, flow["id"], again.json()["id"], owner)
+        flow = client.get(f"{FLOWS}/{flow['id']}", headers=owner).json()
+        statistics = hub_statistics(client, owner)
+
+    assert last["status"] == "completed", last["blockingError"]
+    assert (flow["readinessStatus"], flow["sharingState"]) == ("ready", "running")
+    current = published_snapshot(lake)
+    assert current == last["statistics"]["snapshotId"] != published
+    assert (lake / "roster" / current / SNAPSHOT_MANIFEST).is_file()
+    assert statistics == {table["name"]: table["rowsWritten"] for table in last["statistics"]["tables"]}
+    assert statistics["Person"] > DISTRICT_STUDENTS
+
+
+# --- the error envelope -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    """One row of contract §9: a request, the status and code it answers, a header it carries."""
+
+    status: int
+    code: str
+    send: Callable[[httpx.Client], httpx.Response]
+    header: str = "request-id"
+
+
+def assert_graph_error(response: httpx.Response, row: ErrorRow, client_request_id: str) -> None:
+    where = f"{response.request.method} {response.request.url.path} → {response.status_code}"
+    assert response.status_code == row.status, f"{where}: {response.text}"
+    assert response.headers["content-type"].startswith("application/json"), where
+    body = response.json()
+    assert set(body) == {"error"}, where
+    error = body["error"]
+    assert error["code"] == row.code, where
+    assert isinstance(error["message"], str) and error["message"], where
+    assert "Traceback" not in response.text and 'File "' not in response.text, where
+    inner = error["innerError"]
+    assert response.headers["request-id"] and inner["request-id"] == response.headers["request-id"], where
+    assert response.headers["client-request-id"] == inner["client-request-id"] == client_request_id, where
+    assert response.headers.get(row.header), f"{where}: no {row.header} header"
+
+
+def test_every_error_status_answers_the_graph_envelope(launch_service: ServiceLauncher, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    tenant = seed_tenant(data_dir)
+    owner = bearer(data_dir, tenant.tenant_id, tenant.owner)
+    invitee = bearer(data_dir, tenant.tenant_id, tenant.invitee)
+    reader = bearer(data_dir, tenant.tenant_id, tenant.owner, "--scopes", "User.Read")
+    service = launch_service(data_dir, INDUSTRYDATA_RUN_THROTTLE_COUNT="1")
+    (data_dir / "lake" / "a-file").write_text("not a folder")
+
+    with api(service) as client:
+        flow = create_flow(client, tenant, owner)
+        flow_url = f"{FLOWS}/{flow['id']}"
+
+        def second_on_demand_run(client: httpx.Client) -> httpx.Response:
+            """Accept, let the first run and one on-demand run finish, then ask for another."""
+            assert accept(client, flow["id"], data_dir / "lake" / "district", invitee).status_code == 200
+            finished_run(client, flow["id"], only_run(client, flow["id"], owner)["id"], owner)
+            on_demand = client.post(f"{flow_url}/runs", headers=owner)
+            assert on_demand.status_code == 201, on_demand.text
+            finished_run(client, flow["id"], on_demand.json()["id"], owner)
+            return client.post(f"{flow_url}/runs", headers=owner)
+
+        rows = [
+            ErrorRow(400, "badRequest", lambda c: c.post(FLOWS, json={"color": "red"}, headers=owner)),
+            ErrorRow(401, "unauthenticated", lambda c: c.get(FLOWS), header="WWW-Authenticate"),
+            ErrorRow(403, "accessDenied", lambda c: c.get(FLOWS, headers=reader)),
+            ErrorRow(404, "itemNotFound", lambda c: c.get(f"{FLOWS}/{uuid.uuid4()}", headers=owner)),
+            ErrorRow(405, "methodNotAllowed", lambda c: c.put(flow_url, json={}, headers=owner)),
+            ErrorRow(406, "notAcceptable", lambda c: c.get(FLOWS, headers={**owner, "Accept": "text/html"})),
+            ErrorRow(409, "nameAlreadyExists", lambda c: c.post(FLOWS, json={
+                "displayName": "Again", "shareName": flow["shareName"], "inviteeUserIds": [tenant.invitee]}, headers=owner)),
+            ErrorRow(412, "preconditionFailed", lambda c: c.patch(flow_url, json={"displayName": "New"}, headers={**owner, "If-Match": '"stale"'})),
+            ErrorRow(413, "payloadTooLarge", lambda c: c.post(FLOWS, json={"displayName": "x" * (1024 * 1024 + 10)}, headers=owner)),
+            ErrorRow(415, "unsupportedMediaType", lambda c: c.post(FLOWS, content=b"displayName=x", headers={
+                **owner, "Content-Type": "application/x-www-form-urlencoded"})),
+            ErrorRow(422, "destinationUnreachable", lambda c: accept(c, flow["id"], data_dir / "lake" / "a-file" / "sub", invitee)),
+            ErrorRow(429, "tooManyRequests", second_on_demand_run, header="Retry-After"),
+        ]
+        for number, row in enumerate(rows):
+            client_request_id = f"e2e-{number}"
+            client.headers["client-request-id"] = client_request_id
+            assert_graph_error(row.send(client), row, client_request_id)
+
+    assert "Traceback" not in service.log()
