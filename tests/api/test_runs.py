@@ -96,3 +96,29 @@ def test_on_demand_runs_are_throttled(
     assert response.json()["error"]["code"] == "tooManyRequests"
     assert 0 < int(response.headers["Retry-After"]) <= 12 * 3600
     assert client.get(f"{FLOWS}/{ready_flow['id']}/runs", headers=admin).json()["value"] == before
+
+
+def test_run_failure_sets_blocking_error_and_problem(
+    client: TestClient, ready_flow: dict[str, Any], admin: dict[str, str], settings: Settings
+) -> None:
+    import shutil
+
+    export = settings.lake_dir / "export"
+    shutil.rmtree(export)
+    export.write_text("the folder was replaced by a file")
+
+    run = client.post(f"{FLOWS}/{ready_flow['id']}/runs", headers=admin).json()
+    finished = wait_for_run(client, ready_flow["id"], run["id"], admin)
+
+    assert finished["status"] == "failed"
+    assert finished["blockingError"]["code"] == "destinationUnreachable"
+    assert finished["blockingError"]["message"]
+    assert finished["endDateTime"] is not None
+    flow = client.get(f"{FLOWS}/{ready_flow['id']}", headers=admin).json()
+    assert (flow["readinessStatus"], flow["sharingState"]) == ("ready", "problem")
+
+    export.unlink()
+    again = client.post(f"{FLOWS}/{ready_flow['id']}/runs", headers=admin).json()
+    assert wait_for_run(client, ready_flow["id"], again["id"], admin)["status"] == "completed"
+    flow = client.get(f"{FLOWS}/{ready_flow['id']}", headers=admin).json()
+    assert flow["sharingState"] == "running"

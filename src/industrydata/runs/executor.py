@@ -110,7 +110,12 @@ def execute_run(
             allowed_local_roots=tuple(settings.allowed_local_roots),
             allowed_http_endpoints=tuple(settings.allowed_http_endpoints),
         )
-        snapshot_id = run_export_process(job, on_progress=on_progress, should_stop=stopping)
+        snapshot_id = run_export_process(
+            job,
+            on_progress=on_progress,
+            on_heartbeat=lambda: record_progress(store, run_id, statistics, clock()),
+            should_stop=stopping,
+        )
     except ExportStopped as stopped:
         now = clock()
         finish_run(

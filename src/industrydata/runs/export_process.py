@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["industrydata.runs.export"])
 _POLL_SECONDS = 0.2
 _STOP_GRACE_SECONDS = 5.0
+HEARTBEAT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def run_export_process(
     job: ExportJob,
     *,
     on_progress: Callable[[TableResult, int, int], bool],
+    on_heartbeat: Callable[[], bool],
     should_stop: threading.Event | None = None,
 ) -> str:
     """Export in a child process; returns the snapshot id.
@@ -93,6 +96,8 @@ def run_export_process(
     Args:
         job: what to export where.
         on_progress: called in this process after each table; returning False stops the child.
+        on_heartbeat: called every ``HEARTBEAT_SECONDS`` while a table is being written, so
+            other processes see the run is alive; returning False stops the child.
         should_stop: set by the service when it stops; the child is stopped at once.
 
     Raises:
@@ -104,10 +109,15 @@ def run_export_process(
     process = _CONTEXT.Process(target=_child, args=(job, sender), name="industrydata-export")
     process.start()
     sender.close()
+    last_beat = time.monotonic()
     try:
         while True:
             if should_stop is not None and should_stop.is_set():
                 raise ExportStopped("the service is stopping")
+            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                last_beat = time.monotonic()
+                if not on_heartbeat():
+                    raise ExportStopped("the run is no longer running")
             if not receiver.poll(_POLL_SECONDS):
                 if not process.is_alive() and not receiver.poll(0):
                     raise ExportError(
@@ -123,6 +133,7 @@ def run_export_process(
                 ) from None
             kind = message[0]
             if kind == "progress":
+                last_beat = time.monotonic()
                 if not on_progress(message[1], message[2], message[3]):
                     raise ExportStopped("the run is no longer running")
             elif kind == "done":

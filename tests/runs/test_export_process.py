@@ -1,0 +1,110 @@
+"""Exports run in a child process: progress comes back over a pipe, the parent can stop the
+child at any table, and a child that dies is a failed export, never a hang."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from industrydata.canonical.generator import generate_sds_csv
+from industrydata.canonical.ingest import load_sds_csv
+from industrydata.errors import DestinationUnreachable, ExportError, InvalidDestination
+from industrydata.runs.export_process import ExportJob, ExportStopped, run_export_process
+
+TENANT = "4b1e2c3d-5f6a-4b7c-8d9e-0f1a2b3c4d5e"
+
+
+@pytest.fixture
+def loaded_store(engine, store_url: str, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+    generate_sds_csv(tmp_path / "drop", students=40, seed=5)
+    load_sds_csv(engine, tmp_path / "drop", tenant_id=TENANT)
+    return store_url
+
+
+def _job(store_url: str, root: Path, folder: str = "lake", **overrides: object) -> ExportJob:
+    values: dict = {
+        "store_url": store_url,
+        "tenant_id": TENANT,
+        "destination_url": (root / folder).as_uri(),
+        "format": "sdsCsv",
+        "credential": None,
+        "snapshot_time": datetime(2026, 11, 27, 6, 0, 0),
+        "allowed_local_roots": (root,),
+        "allowed_http_endpoints": (),
+    }
+    values.update(overrides)
+    return ExportJob(**values)
+
+
+def test_run_export_process_writes_and_reports_every_table(loaded_store: str, tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+
+    snapshot_id = run_export_process(
+        _job(loaded_store, tmp_path),
+        on_progress=lambda result, done, total: seen.append((result.name, done, total)) is None,
+        on_heartbeat=lambda: True,
+    )
+
+    assert snapshot_id == "2026-11-27T06-00-00"
+    assert [done for _, done, _ in seen] == list(range(1, 27))
+    assert (tmp_path / "lake" / "roster" / snapshot_id / "snapshot.roster.manifest.cdm.json").is_file()
+
+
+def test_run_export_process_stopped_by_progress_publishes_nothing(loaded_store: str, tmp_path: Path) -> None:
+    with pytest.raises(ExportStopped):
+        run_export_process(
+            _job(loaded_store, tmp_path),
+            on_progress=lambda result, done, total: done < 3,
+            on_heartbeat=lambda: True,
+        )
+
+    assert not (tmp_path / "lake" / "roster" / "current.roster.manifest.cdm.json").exists()
+
+
+def test_run_export_process_stops_when_service_stops(loaded_store: str, tmp_path: Path) -> None:
+    stopping = threading.Event()
+    stopping.set()
+    with pytest.raises(ExportStopped, match="stopping"):
+        run_export_process(
+            _job(loaded_store, tmp_path), on_progress=lambda *_: True, on_heartbeat=lambda: True,
+            should_stop=stopping,
+        )
+    assert multiprocessing.active_children() == []
+
+
+def test_run_export_process_child_killed_is_export_error(loaded_store: str, tmp_path: Path) -> None:
+    def kill_child(*_: object) -> bool:
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+        return True
+
+    with pytest.raises(ExportError, match="ended unexpectedly"):
+        run_export_process(_job(loaded_store, tmp_path), on_progress=kill_child, on_heartbeat=lambda: True)
+
+    assert not (tmp_path / "lake" / "roster" / "current.roster.manifest.cdm.json").exists()
+
+
+def test_run_export_process_passes_the_childs_domain_error(loaded_store: str, tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file, not a folder")
+
+    with pytest.raises(DestinationUnreachable):
+        run_export_process(
+            _job(loaded_store, tmp_path, folder="blocker/lake"), on_progress=lambda *_: True, on_heartbeat=lambda: True
+        )
+    with pytest.raises(InvalidDestination):
+        run_export_process(
+            _job(loaded_store, tmp_path, allowed_local_roots=(tmp_path / "elsewhere",)),
+            on_progress=lambda *_: True,
+            on_heartbeat=lambda: True,
+        )
+
+
+def test_export_job_repr_hides_the_credential(tmp_path: Path) -> None:
+    job = _job("sqlite://", tmp_path, credential={"accountKey": "very-secret-key"})
+    assert "very-secret-key" not in repr(job)
