@@ -92,5 +92,7 @@ def settings(tmp_path: Path, store_url: str) -> Settings:
 @pytest.fixture
 def reference_dir() -> Path:
     if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"reference data absent: expected {REFERENCE_DIR} (the project's shared/ folder)")
+        pytest.skip(
+            f"reference data absent: expected {REFERENCE_DIR} (the project's shared/ folder)"
+        )
     return REFERENCE_DIR

@@ -28,12 +28,29 @@ class TenantUsers:
 def make_tenant(service: Service) -> TenantUsers:
     tenant = TenantUsers(new_guid(), new_guid(), new_guid(), new_guid())
     with service.store.writing() as session:
-        add_user(session, tenant_id=tenant.tenant_id, object_id=tenant.admin,
-                 display_name="Zoe Admin", user_principal_name="zoe@example.test", is_global_admin=True)
-        add_user(session, tenant_id=tenant.tenant_id, object_id=tenant.second_admin,
-                 display_name="Adam Admin", user_principal_name="adam@example.test", is_global_admin=True)
-        add_user(session, tenant_id=tenant.tenant_id, object_id=tenant.user,
-                 display_name="Una User", user_principal_name="una@example.test")
+        add_user(
+            session,
+            tenant_id=tenant.tenant_id,
+            object_id=tenant.admin,
+            display_name="Zoe Admin",
+            user_principal_name="zoe@example.test",
+            is_global_admin=True,
+        )
+        add_user(
+            session,
+            tenant_id=tenant.tenant_id,
+            object_id=tenant.second_admin,
+            display_name="Adam Admin",
+            user_principal_name="adam@example.test",
+            is_global_admin=True,
+        )
+        add_user(
+            session,
+            tenant_id=tenant.tenant_id,
+            object_id=tenant.user,
+            display_name="Una User",
+            user_principal_name="una@example.test",
+        )
         session.commit()
     return tenant
 

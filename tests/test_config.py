@@ -15,14 +15,22 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("INDUSTRYDATA_DATA_DIR", str(tmp_path / "d"))
     monkeypatch.setenv("INDUSTRYDATA_DATABASE_URL", "postgresql://u@127.0.0.1/db")
-    monkeypatch.setenv("INDUSTRYDATA_LOCAL_DESTINATION_ROOTS", os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")]))
-    monkeypatch.setenv("INDUSTRYDATA_ALLOWED_HTTP_ENDPOINTS", "http://127.0.0.1:10000/, http://[::1]:10000")
+    monkeypatch.setenv(
+        "INDUSTRYDATA_LOCAL_DESTINATION_ROOTS",
+        os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")]),
+    )
+    monkeypatch.setenv(
+        "INDUSTRYDATA_ALLOWED_HTTP_ENDPOINTS", "http://127.0.0.1:10000/, http://[::1]:10000"
+    )
 
     settings = Settings()
 
     assert settings.data_dir == (tmp_path / "d").resolve()
     assert settings.database_url == "postgresql+psycopg://u@127.0.0.1/db"
-    assert settings.local_destination_roots == [(tmp_path / "a").resolve(), (tmp_path / "b").resolve()]
+    assert settings.local_destination_roots == [
+        (tmp_path / "a").resolve(),
+        (tmp_path / "b").resolve(),
+    ]
     assert settings.allowed_http_endpoints == ["http://127.0.0.1:10000", "http://[::1]:10000"]
     assert settings.allowed_local_roots[0] == (tmp_path / "d" / "lake").resolve()
 

@@ -81,7 +81,9 @@ def accept_body(settings: Settings, folder: str = "export", **destination: Any) 
     }
 
 
-def wait_for_run(client: TestClient, flow_id: str, run_id: str, headers: dict[str, str]) -> dict[str, Any]:
+def wait_for_run(
+    client: TestClient, flow_id: str, run_id: str, headers: dict[str, str]
+) -> dict[str, Any]:
     """The run once it has left ``running``."""
 
     def finished() -> dict[str, Any] | None:

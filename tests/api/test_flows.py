@@ -22,7 +22,9 @@ def test_create_flow_returns_entity_location_and_etag(
     assert response.status_code == 201
     body = response.json()
     assert body["@odata.type"] == "#microsoft.graph.industryData.dataShareOutgoingFlow"
-    assert body["@odata.context"].endswith("/beta/$metadata#industryData/dataShareOutgoingFlows/$entity")
+    assert body["@odata.context"].endswith(
+        "/beta/$metadata#industryData/dataShareOutgoingFlows/$entity"
+    )
     assert body["displayName"] == "Roster to the district lake"
     assert body["shareName"] == "district-lake"
     assert body["inviteeUserIds"] == [tenant.second_admin]
@@ -36,7 +38,9 @@ def test_create_flow_returns_entity_location_and_etag(
 def test_create_flow_ignores_well_typed_server_managed_properties(
     client: TestClient, tenant: TenantUsers, admin: dict[str, str]
 ) -> None:
-    body = flow_body(tenant, eTag="whatever", readinessStatus="ready", sharingState="running", id="x")
+    body = flow_body(
+        tenant, eTag="whatever", readinessStatus="ready", sharingState="running", id="x"
+    )
 
     response = client.post(FLOWS, json=body, headers=admin)
 
@@ -86,9 +90,15 @@ def test_list_flows_pages_and_counts(
     client: TestClient, tenant: TenantUsers, admin: dict[str, str]
 ) -> None:
     for index in range(5):
-        client.post(FLOWS, json=flow_body(tenant, shareName=f"s{index}x", displayName=f"F{index}"), headers=admin)
+        client.post(
+            FLOWS,
+            json=flow_body(tenant, shareName=f"s{index}x", displayName=f"F{index}"),
+            headers=admin,
+        )
 
-    first = client.get(f"{FLOWS}?$top=3&$count=true&$orderby=displayName desc", headers=admin).json()
+    first = client.get(
+        f"{FLOWS}?$top=3&$count=true&$orderby=displayName desc", headers=admin
+    ).json()
 
     assert first["@odata.count"] == 5
     assert [item["displayName"] for item in first["value"]] == ["F4", "F3", "F2"]
@@ -159,7 +169,9 @@ def test_update_flow_new_invitee_revokes_invitation(
 ) -> None:
     old = client.get(f"{FLOWS}/{flow['id']}/invitation", headers=admin).json()
 
-    response = client.patch(f"{FLOWS}/{flow['id']}", json={"inviteeUserIds": [tenant.admin]}, headers=admin)
+    response = client.patch(
+        f"{FLOWS}/{flow['id']}", json={"inviteeUserIds": [tenant.admin]}, headers=admin
+    )
 
     assert response.status_code == 200
     new = client.get(f"{FLOWS}/{flow['id']}/invitation", headers=admin).json()
@@ -190,8 +202,16 @@ def test_potential_invitees_lists_global_administrators_by_name(
         response = client.get(f"{FLOWS}/{path}", headers=admin)
         assert response.status_code == 200
         assert response.json()["value"] == [
-            {"@odata.type": "#microsoft.graph.identity", "id": tenant.second_admin, "displayName": "Adam Admin"},
-            {"@odata.type": "#microsoft.graph.identity", "id": tenant.admin, "displayName": "Zoe Admin"},
+            {
+                "@odata.type": "#microsoft.graph.identity",
+                "id": tenant.second_admin,
+                "displayName": "Adam Admin",
+            },
+            {
+                "@odata.type": "#microsoft.graph.identity",
+                "id": tenant.admin,
+                "displayName": "Zoe Admin",
+            },
         ]
 
 
@@ -204,17 +224,27 @@ def test_flows_of_another_tenant_are_invisible(
     assert client.get(FLOWS, headers=headers).json()["value"] == []
     for method in ("get", "delete"):
         assert getattr(client, method)(f"{FLOWS}/{flow['id']}", headers=headers).status_code == 404
-    assert client.patch(f"{FLOWS}/{flow['id']}", json={"displayName": "x"}, headers=headers).status_code == 404
+    assert (
+        client.patch(
+            f"{FLOWS}/{flow['id']}", json={"displayName": "x"}, headers=headers
+        ).status_code
+        == 404
+    )
     assert client.get(f"{FLOWS}/{flow['id']}/runs", headers=headers).status_code == 404
 
 
 def test_read_only_scope_can_read_but_not_write(
     client: TestClient, service: Service, tenant: TenantUsers, flow: dict[str, Any]
 ) -> None:
-    reader = auth(service, tenant.tenant_id, tenant.user, scopes=["IndustryData-OutboundFlow.Read.All"])
+    reader = auth(
+        service, tenant.tenant_id, tenant.user, scopes=["IndustryData-OutboundFlow.Read.All"]
+    )
 
     assert client.get(FLOWS, headers=reader).status_code == 200
-    assert client.post(FLOWS, json=flow_body(tenant, shareName="nope"), headers=reader).status_code == 403
+    assert (
+        client.post(FLOWS, json=flow_body(tenant, shareName="nope"), headers=reader).status_code
+        == 403
+    )
 
 
 def test_application_token_with_role_can_write(

@@ -24,7 +24,9 @@ def test_hub_counts_rows_of_the_callers_tenant(
     assert set(body["statistics"]) == {table.name for table in CANONICAL_TABLES}
     assert body["statistics"]["Person"] == report.rows["Person"] > 30
     other = make_tenant(service)
-    empty = client.get("/beta/industryData", headers=auth(service, other.tenant_id, other.admin)).json()
+    empty = client.get(
+        "/beta/industryData", headers=auth(service, other.tenant_id, other.admin)
+    ).json()
     assert set(empty["statistics"].values()) == {0}
 
 
@@ -41,7 +43,9 @@ def test_openapi_document_lists_the_operations(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
 
     assert {"get", "post"} <= set(paths["/beta/industryData/dataShareOutgoingFlows"])
-    assert {"get", "patch", "delete"} <= set(paths["/beta/industryData/dataShareOutgoingFlows/{flow_id}"])
+    assert {"get", "patch", "delete"} <= set(
+        paths["/beta/industryData/dataShareOutgoingFlows/{flow_id}"]
+    )
     assert "post" in paths["/beta/industryData/dataShareOutgoingFlows/{flow_id}/invitation/accept"]
 
 
@@ -52,7 +56,9 @@ def test_jwks_publishes_the_signing_key(client: TestClient, service: Service) ->
     assert discovery["issuer"] == service.settings.token_issuer
 
 
-def test_unexpected_error_is_a_bare_500(service: Service, tenant: TenantUsers, admin: dict[str, str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_unexpected_error_is_a_bare_500(
+    service: Service, tenant: TenantUsers, admin: dict[str, str], monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from industrydata import sharing
     from industrydata.api import create_app
 

@@ -51,7 +51,9 @@ def test_accept_by_someone_else_is_forbidden(
     response = _accept(client, flow["id"], admin, accept_body(settings))
 
     assert response.status_code == 403
-    assert client.get(f"{FLOWS}/{flow['id']}/invitation", headers=admin).json()["status"] == "pending"
+    assert (
+        client.get(f"{FLOWS}/{flow['id']}/invitation", headers=admin).json()["status"] == "pending"
+    )
 
 
 def test_accept_twice_conflicts(
@@ -90,24 +92,36 @@ def test_resend_issues_a_new_pending_invitation(
 
 
 def test_accept_outside_allowed_roots_is_refused(
-    client: TestClient, tmp_path, flow: dict[str, Any], invitee: dict[str, str]  # type: ignore[no-untyped-def]
+    client: TestClient,
+    tmp_path,
+    flow: dict[str, Any],
+    invitee: dict[str, str],  # type: ignore[no-untyped-def]
 ) -> None:
     body = {"destination": {"url": (tmp_path / "elsewhere").as_uri()}}
 
     response = _accept(client, flow["id"], invitee, body)
 
     assert response.status_code == 400
-    assert client.get(f"{FLOWS}/{flow['id']}/invitation", headers=invitee).json()["status"] == "pending"
+    assert (
+        client.get(f"{FLOWS}/{flow['id']}/invitation", headers=invitee).json()["status"]
+        == "pending"
+    )
 
 
 def test_accept_into_configured_extra_root(
-    client: TestClient, service: Service, tmp_path, flow: dict[str, Any], invitee: dict[str, str]  # type: ignore[no-untyped-def]
+    client: TestClient,
+    service: Service,
+    tmp_path,
+    flow: dict[str, Any],
+    invitee: dict[str, str],  # type: ignore[no-untyped-def]
 ) -> None:
     extra = (tmp_path / "extra-root").resolve()
     extra.mkdir()
     service.settings.local_destination_roots = [extra]
 
-    response = _accept(client, flow["id"], invitee, {"destination": {"url": (extra / "lake").as_uri()}})
+    response = _accept(
+        client, flow["id"], invitee, {"destination": {"url": (extra / "lake").as_uri()}}
+    )
 
     assert response.status_code == 200, response.text
 
@@ -118,11 +132,16 @@ def test_accept_unreachable_destination_is_422_and_stays_pending(
     blocker = settings.lake_dir / "a-file"
     blocker.write_text("not a folder")
 
-    response = _accept(client, flow["id"], invitee, {"destination": {"url": (blocker / "sub").as_uri()}})
+    response = _accept(
+        client, flow["id"], invitee, {"destination": {"url": (blocker / "sub").as_uri()}}
+    )
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "destinationUnreachable"
-    assert client.get(f"{FLOWS}/{flow['id']}/invitation", headers=invitee).json()["status"] == "pending"
+    assert (
+        client.get(f"{FLOWS}/{flow['id']}/invitation", headers=invitee).json()["status"]
+        == "pending"
+    )
 
 
 def test_invitee_losing_global_admin_fails_next_run(
@@ -139,7 +158,12 @@ def test_invitee_losing_global_admin_fails_next_run(
     first = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"][0]
     wait_for_run(client, flow["id"], first["id"], invitee)
     with service.store.writing() as session:
-        add_user(session, tenant_id=tenant.tenant_id, object_id=tenant.second_admin, display_name="Adam Admin")
+        add_user(
+            session,
+            tenant_id=tenant.tenant_id,
+            object_id=tenant.second_admin,
+            display_name="Adam Admin",
+        )
         session.commit()
 
     run = client.post(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()
@@ -152,7 +176,11 @@ def test_invitee_losing_global_admin_fails_next_run(
 
 
 def test_unanswered_invitation_expires(
-    client: TestClient, service: Service, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
+    client: TestClient,
+    service: Service,
+    settings: Settings,
+    flow: dict[str, Any],
+    invitee: dict[str, str],
 ) -> None:
     from datetime import timedelta
 

@@ -22,10 +22,22 @@ NS = "microsoft.graph.industryData"
 CONTRACT_ENUMS = {
     "readinessStatus": ["notReady", "ready", "failed", "deleted", "expired", "unknownFutureValue"],
     "dataShareSharingState": ["pending", "running", "problem", "unknownFutureValue"],
-    "runStatus": ["running", "failed", "completed", "completedWithErrors",
-                  "completedWithWarnings", "unknownFutureValue"],
-    "dataShareInvitationStatus": ["pending", "accepted", "rejected", "expired", "revoked",
-                                  "unknownFutureValue"],
+    "runStatus": [
+        "running",
+        "failed",
+        "completed",
+        "completedWithErrors",
+        "completedWithWarnings",
+        "unknownFutureValue",
+    ],
+    "dataShareInvitationStatus": [
+        "pending",
+        "accepted",
+        "rejected",
+        "expired",
+        "revoked",
+        "unknownFutureValue",
+    ],
 }
 
 
@@ -114,16 +126,50 @@ def test_metadata_xml_flow_has_every_contract_property(types: dict[str, ET.Eleme
 @pytest.mark.parametrize(
     ("type_name", "expected"),
     [
-        (f"{NS}.outgoingFlowRun", {"id", "displayName", "startDateTime", "endDateTime", "status",
-                                   "blockingError", "statistics"}),
-        (f"{NS}.runStatistics", {"snapshotId", "format", "progressPercent", "tables",
-                                 "rowsWritten", "filesWritten", "bytesWritten", "errors",
-                                 "warnings", "durationSeconds"}),
-        (f"{NS}.tableStatistics", {"name", "rowsRead", "rowsWritten", "filesWritten",
-                                   "bytesWritten", "status"}),
-        (f"{NS}.dataShareInvitation", {"id", "status", "inviteeUserId", "createdDateTime",
-                                       "expirationDateTime", "respondedDateTime", "destination",
-                                       "schedule"}),
+        (
+            f"{NS}.outgoingFlowRun",
+            {
+                "id",
+                "displayName",
+                "startDateTime",
+                "endDateTime",
+                "status",
+                "blockingError",
+                "statistics",
+            },
+        ),
+        (
+            f"{NS}.runStatistics",
+            {
+                "snapshotId",
+                "format",
+                "progressPercent",
+                "tables",
+                "rowsWritten",
+                "filesWritten",
+                "bytesWritten",
+                "errors",
+                "warnings",
+                "durationSeconds",
+            },
+        ),
+        (
+            f"{NS}.tableStatistics",
+            {"name", "rowsRead", "rowsWritten", "filesWritten", "bytesWritten", "status"},
+        ),
+        (
+            f"{NS}.dataShareInvitation",
+            {
+                "id",
+                "status",
+                "inviteeUserId",
+                "createdDateTime",
+                "expirationDateTime",
+                "respondedDateTime",
+                "destination",
+                "schedule",
+            },
+        ),
         (f"{NS}.dataShareDestination", {"url", "format"}),
         (f"{NS}.dataShareSchedule", {"frequency", "timeOfDay"}),
         (f"{GRAPH}.publicError", {"code", "message", "target", "details", "innerError"}),
@@ -151,8 +197,10 @@ def test_metadata_xml_container_exposes_hub(root: ET.Element, types: dict[str, E
     assert len(containers) == 1
     singleton = containers[0].find(f"{EDM}Singleton")
     assert singleton is not None
-    assert (singleton.get("Name"), singleton.get("Type")) == ("industryData",
-                                                               f"{NS}.industryDataRoot")
+    assert (singleton.get("Name"), singleton.get("Type")) == (
+        "industryData",
+        f"{NS}.industryDataRoot",
+    )
     hub = _members(types, f"{NS}.industryDataRoot", "NavigationProperty")
     flows = hub["dataShareOutgoingFlows"]
     assert flows.get("Type") == f"Collection({NS}.dataShareOutgoingFlow)"

@@ -137,8 +137,14 @@ FLOW_QUERIES = [
     ({}, ALPHABETICAL),
     (
         {"$filter": "readinessStatus eq 'ready'"},
-        ["Alpha roster", "Delta lake share", "Iota 50 sample", "Lambda roster", "Theta roster",
-         "Zeta_nightly"],
+        [
+            "Alpha roster",
+            "Delta lake share",
+            "Iota 50 sample",
+            "Lambda roster",
+            "Theta roster",
+            "Zeta_nightly",
+        ],
     ),
     (
         {"$filter": "readinessStatus ne 'ready' and sharingState eq 'pending'"},
@@ -150,11 +156,20 @@ FLOW_QUERIES = [
     ),
     (
         {"$filter": "not (sharingState eq 'running')"},
-        ["Beta roster", "Delta lake share", "Epsilon 50% sample", "Eta weekly", "Gamma export",
-         "Kappa zetaXnightly", "Mu archive"],
+        [
+            "Beta roster",
+            "Delta lake share",
+            "Epsilon 50% sample",
+            "Eta weekly",
+            "Gamma export",
+            "Kappa zetaXnightly",
+            "Mu archive",
+        ],
     ),
-    ({"$filter": "readinessStatus gt 'ready'"}, ["Epsilon 50% sample", "Gamma export",
-                                                "Kappa zetaXnightly"]),
+    (
+        {"$filter": "readinessStatus gt 'ready'"},
+        ["Epsilon 50% sample", "Gamma export", "Kappa zetaXnightly"],
+    ),
     (
         {"$filter": "readinessStatus eq microsoft.graph.industryData.readinessStatus'expired'"},
         ["Epsilon 50% sample"],
@@ -188,17 +203,32 @@ FLOW_QUERIES = [
     ({"$filter": "eTag eq null"}, []),
     (
         {"$orderby": "readinessStatus desc,displayName"},
-        ["Epsilon 50% sample", "Gamma export", "Kappa zetaXnightly", "Alpha roster",
-         "Delta lake share", "Iota 50 sample", "Lambda roster", "Theta roster", "Zeta_nightly",
-         "Beta roster", "Eta weekly", "Mu archive"],
+        [
+            "Epsilon 50% sample",
+            "Gamma export",
+            "Kappa zetaXnightly",
+            "Alpha roster",
+            "Delta lake share",
+            "Iota 50 sample",
+            "Lambda roster",
+            "Theta roster",
+            "Zeta_nightly",
+            "Beta roster",
+            "Eta weekly",
+            "Mu archive",
+        ],
     ),
     ({"$orderby": "shareName desc", "$top": "3"}, ["Zeta_nightly", "Theta roster", "Mu archive"]),
     ({"$skip": "10"}, ["Theta roster", "Zeta_nightly"]),
     ({"$skip": "12"}, []),
     ({"$top": "0"}, []),
     (
-        {"$filter": "sharingState eq 'running'", "$orderby": "displayName desc", "$skip": "1",
-         "$top": "2"},
+        {
+            "$filter": "sharingState eq 'running'",
+            "$orderby": "displayName desc",
+            "$skip": "1",
+            "$top": "2",
+        },
         ["Theta roster", "Lambda roster"],
     ),
 ]
@@ -213,8 +243,31 @@ def test_apply_query_flows_returns_expected_names(
     assert page.next_link is None
 
 
-_COMPLETED_DESCENDING = [28, 26, 25, 24, 22, 21, 20, 19, 18, 16, 15, 14, 12, 11, 10, 9, 8, 6, 5, 4,
-                         2, 1, 0]
+_COMPLETED_DESCENDING = [
+    28,
+    26,
+    25,
+    24,
+    22,
+    21,
+    20,
+    19,
+    18,
+    16,
+    15,
+    14,
+    12,
+    11,
+    10,
+    9,
+    8,
+    6,
+    5,
+    4,
+    2,
+    1,
+    0,
+]
 RUN_QUERIES = [
     ({}, list(range(30))),
     ({"$filter": "status eq 'failed'"}, [3, 13, 23]),
@@ -224,18 +277,29 @@ RUN_QUERIES = [
     ({"$filter": "endDateTime eq null"}, [29]),
     ({"$filter": "endDateTime ne null and status eq 'running'"}, []),
     ({"$filter": "statistics/rowsWritten gt 2500"}, [26, 27, 28, 29]),
-    ({"$filter": "statistics/progressPercent lt 100.5 and statistics/progressPercent ne 100"},
-     [29]),
+    (
+        {"$filter": "statistics/progressPercent lt 100.5 and statistics/progressPercent ne 100"},
+        [29],
+    ),
     ({"$filter": "blockingError/code eq 'exportFailed'"}, [3, 13, 23]),
-    ({"$filter": "status in ('failed', 'completedWithWarnings')", "$orderby": "startDateTime desc"},
-     [27, 23, 17, 13, 7, 3]),
+    (
+        {
+            "$filter": "status in ('failed', 'completedWithWarnings')",
+            "$orderby": "startDateTime desc",
+        },
+        [27, 23, 17, 13, 7, 3],
+    ),
     ({"$orderby": "status,startDateTime desc"}, [29, 23, 13, 3, *_COMPLETED_DESCENDING, 27, 17, 7]),
     ({"$orderby": "startDateTime desc", "$top": "3"}, [29, 28, 27]),
     ({"$orderby": "statistics/rowsWritten desc", "$skip": "28"}, [1, 0]),
-    ({"$filter": "status eq 'failed' or status eq 'running'", "$orderby": "endDateTime"},
-     [29, 3, 13, 23]),
-    ({"$filter": "status eq 'failed' or status eq 'running'", "$orderby": "endDateTime desc"},
-     [23, 13, 3, 29]),
+    (
+        {"$filter": "status eq 'failed' or status eq 'running'", "$orderby": "endDateTime"},
+        [29, 3, 13, 23],
+    ),
+    (
+        {"$filter": "status eq 'failed' or status eq 'running'", "$orderby": "endDateTime desc"},
+        [23, 13, 3, 29],
+    ),
 ]
 
 
@@ -255,8 +319,10 @@ ERRORS = [
     ({"$filter": "nope eq 1"}, InvalidFilter),
     ({"$filter": "runs/any(r: r eq 'x')"}, InvalidFilter),
     ({"$filter": "readinessStatus eq 'bogus'"}, InvalidFilter),
-    ({"$filter": "readinessStatus eq microsoft.graph.industryData.runStatus'failed'"},
-     InvalidFilter),
+    (
+        {"$filter": "readinessStatus eq microsoft.graph.industryData.runStatus'failed'"},
+        InvalidFilter,
+    ),
     ({"$filter": "displayName eq 5"}, InvalidFilter),
     ({"$filter": "displayName"}, InvalidFilter),
     ({"$filter": "inviteeUserIds eq 'x'"}, InvalidFilter),
@@ -345,14 +411,24 @@ def test_parse_query_option_names_case_insensitive_and_dollar_optional(
 ) -> None:
     canonical = _one_page(
         flows,
-        {"$filter": "sharingState eq 'pending'", "$orderby": "shareName desc", "$top": "3",
-         "$select": "shareName", "$count": "true"},
+        {
+            "$filter": "sharingState eq 'pending'",
+            "$orderby": "shareName desc",
+            "$top": "3",
+            "$select": "shareName",
+            "$count": "true",
+        },
         FLOWS,
     )
     relaxed = _one_page(
         flows,
-        {"FILTER": "sharingState eq 'pending'", "$OrderBy": "SHARENAME DESC", "Top": "3",
-         "$SELECT": "ShareName", "count": "TRUE"},
+        {
+            "FILTER": "sharingState eq 'pending'",
+            "$OrderBy": "SHARENAME DESC",
+            "Top": "3",
+            "$SELECT": "ShareName",
+            "count": "TRUE",
+        },
         FLOWS,
     )
     assert relaxed == canonical
@@ -458,11 +534,17 @@ def test_apply_query_invalid_page_size_raises(runs: list[dict[str, Any]]) -> Non
 
 
 def test_parse_query_returns_public_options() -> None:
-    options = parse_query({"$select": "displayName", "$top": "7", "$skip": "2", "$count": "true",
-                           "$expand": "runs"}, FLOWS)
+    options = parse_query(
+        {"$select": "displayName", "$top": "7", "$skip": "2", "$count": "true", "$expand": "runs"},
+        FLOWS,
+    )
     assert isinstance(options, QueryOptions)
     assert (options.select, options.expand, options.top, options.skip, options.count) == (
-        ("displayName",), ("runs",), 7, 2, True,
+        ("displayName",),
+        ("runs",),
+        7,
+        2,
+        True,
     )
 
 
@@ -514,10 +596,44 @@ def test_apply_query_pages_equal_slice_of_sorted_filtered_items(
 
 
 _FILTER_WORDS = st.sampled_from(
-    ["displayName", "readinessStatus", "inviteeUserIds", "u", "eq", "ne", "gt", "and", "or",
-     "not", "in", "any", "all", "startswith", "contains", "null", "true", "'a'", "'ready'",
-     "1", "-2.5", ADMIN_A, "2026-11-27T06:00:00Z", "2026-11-27", "(", ")", ",", "/", ":",
-     " ", "'", "add", "x.y'z'", "$", "%", "_"]
+    [
+        "displayName",
+        "readinessStatus",
+        "inviteeUserIds",
+        "u",
+        "eq",
+        "ne",
+        "gt",
+        "and",
+        "or",
+        "not",
+        "in",
+        "any",
+        "all",
+        "startswith",
+        "contains",
+        "null",
+        "true",
+        "'a'",
+        "'ready'",
+        "1",
+        "-2.5",
+        ADMIN_A,
+        "2026-11-27T06:00:00Z",
+        "2026-11-27",
+        "(",
+        ")",
+        ",",
+        "/",
+        ":",
+        " ",
+        "'",
+        "add",
+        "x.y'z'",
+        "$",
+        "%",
+        "_",
+    ]
 )
 
 

@@ -17,7 +17,9 @@ def ready_flow(
     client: TestClient, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
 ) -> dict[str, Any]:
     """A flow whose invitation is accepted and whose first run has finished."""
-    response = client.post(f"{FLOWS}/{flow['id']}/invitation/accept", json=accept_body(settings), headers=invitee)
+    response = client.post(
+        f"{FLOWS}/{flow['id']}/invitation/accept", json=accept_body(settings), headers=invitee
+    )
     assert response.status_code == 200, response.text
     first = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"][0]
     assert wait_for_run(client, flow["id"], first["id"], invitee)["status"] == "completed"
@@ -42,7 +44,9 @@ def test_add_run_starts_a_run_and_it_completes(
     assert finished["statistics"]["rowsWritten"] == sum(
         table["rowsWritten"] for table in finished["statistics"]["tables"]
     )
-    snapshots = sorted(path.name for path in (settings.lake_dir / "export" / "roster").iterdir() if path.is_dir())
+    snapshots = sorted(
+        path.name for path in (settings.lake_dir / "export" / "roster").iterdir() if path.is_dir()
+    )
     assert finished["statistics"]["snapshotId"] in snapshots
 
 
@@ -62,14 +66,19 @@ def test_list_runs_in_start_order(
     wait_for_run(client, ready_flow["id"], second["id"], admin)
 
     runs = client.get(f"{FLOWS}/{ready_flow['id']}/runs", headers=admin).json()["value"]
-    newest_first = client.get(f"{FLOWS}/{ready_flow['id']}/runs?$orderby=startDateTime desc", headers=admin).json()["value"]
+    newest_first = client.get(
+        f"{FLOWS}/{ready_flow['id']}/runs?$orderby=startDateTime desc", headers=admin
+    ).json()["value"]
 
     assert [run["startDateTime"] for run in runs] == sorted(run["startDateTime"] for run in runs)
     assert [run["id"] for run in newest_first] == [run["id"] for run in reversed(runs)]
 
 
 def test_run_permission_scopes(
-    client: TestClient, ready_flow: dict[str, Any], service, tenant  # type: ignore[no-untyped-def]
+    client: TestClient,
+    ready_flow: dict[str, Any],
+    service,
+    tenant,  # type: ignore[no-untyped-def]
 ) -> None:
     from tests.factories import auth
 

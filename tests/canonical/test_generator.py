@@ -42,8 +42,16 @@ def test_generate_sds_csv_fifty_students_loads_without_problems(
     assert rows["Enrollment"] == written["enrollments.csv"]
     assert rows["PersonRelationship"] == rows["PersonDemographic"] == 50
     assert rows["SectionSession"] == 2 * rows["Section"]  # classes run over both semesters
-    for table in ("Organization", "Session", "Course", "CourseSubject", "CourseGradeLevel",
-                  "PersonOrganizationRole", "PersonDemographicRace", "PersonPhoneNumber"):
+    for table in (
+        "Organization",
+        "Session",
+        "Course",
+        "CourseSubject",
+        "CourseGradeLevel",
+        "PersonOrganizationRole",
+        "PersonDemographicRace",
+        "PersonPhoneNumber",
+    ):
         assert rows[table] > 0, table
 
 

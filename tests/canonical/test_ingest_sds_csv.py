@@ -134,8 +134,11 @@ def _store(engine: Engine) -> dict[str, list[tuple]]:
 
 def _links() -> list[tuple[str, str, str, str]]:
     """(table, column, target table, target column) of every reference a loaded row can hold."""
-    links = [(table.name, ref.column, ref.to_table, ref.to_column)
-             for table in CANONICAL_TABLES for ref in table.references]
+    links = [
+        (table.name, ref.column, ref.to_table, ref.to_column)
+        for table in CANONICAL_TABLES
+        for ref in table.references
+    ]
     for table in CANONICAL_TABLES:
         for column in table.column_names:
             if column.startswith("Ref") and column.endswith("Id") and table.name != "RefDefinition":
@@ -152,11 +155,22 @@ def _dangling(engine: Engine, tenant: str = TENANT) -> list[str]:
         for table, column, to_table, to_column in _links():
             source, target = sql_table(table).alias("source"), sql_table(to_table).alias("target")
             value = source.c[column]
-            joined = source.outerjoin(target, and_(
-                target.c[TENANT_COLUMN] == source.c[TENANT_COLUMN], target.c[to_column] == value))
-            query = select(func.count()).select_from(joined).where(
-                source.c[TENANT_COLUMN] == tenant, value.is_not(None), value != "",
-                target.c[to_column].is_(None))
+            joined = source.outerjoin(
+                target,
+                and_(
+                    target.c[TENANT_COLUMN] == source.c[TENANT_COLUMN], target.c[to_column] == value
+                ),
+            )
+            query = (
+                select(func.count())
+                .select_from(joined)
+                .where(
+                    source.c[TENANT_COLUMN] == tenant,
+                    value.is_not(None),
+                    value != "",
+                    target.c[to_column].is_(None),
+                )
+            )
             missing = connection.execute(query).scalar_one()
             if missing:
                 found.append(f"{table}.{column}: {missing}")
@@ -181,9 +195,16 @@ def test_load_sds_csv_official_sample_rows_per_table(engine: Engine, sample_dir:
     assert count_rows(engine, TENANT) == SAMPLE_ROWS
     assert report.source_system == SOURCE_SYSTEM == "School Data Sync"
     assert report.records == {
-        "academicSessions.csv": 2, "orgs.csv": 4, "users.csv": 8, "courses.csv": 3,
-        "classes.csv": 2, "roles.csv": 7, "enrollments.csv": 6, "demographics.csv": 6,
-        "userFlags.csv": 3, "relationships.csv": 3,
+        "academicSessions.csv": 2,
+        "orgs.csv": 4,
+        "users.csv": 8,
+        "courses.csv": 3,
+        "classes.csv": 2,
+        "roles.csv": 7,
+        "enrollments.csv": 6,
+        "demographics.csv": 6,
+        "userFlags.csv": 3,
+        "relationships.csv": 3,
     }
 
 
@@ -202,23 +223,35 @@ def test_load_sds_csv_official_sample_maps_fields_as_sds(engine: Engine, sample_
         return stable_id(TENANT, SOURCE_SYSTEM, table, key)
 
     source = source_system_id(TENANT, SOURCE_SYSTEM)
-    assert _rows(engine, "SourceSystem") == [{
-        "Id": source, "FirstSeenDateTime": FIRST_LOAD, "LastSeenDateTime": FIRST_LOAD,
-        "Name": "School Data Sync",
-    }]
+    assert _rows(engine, "SourceSystem") == [
+        {
+            "Id": source,
+            "FirstSeenDateTime": FIRST_LOAD,
+            "LastSeenDateTime": FIRST_LOAD,
+            "Name": "School Data Sync",
+        }
+    ]
     orgs = {row["ExternalId"]: row for row in _rows(engine, "Organization")}
     assert orgs["110003"] | {"FirstSeenDateTime": None, "LastSeenDateTime": None} == {
-        "Id": sid("Organization", "110003"), "ExternalId": "110003",
-        "FirstSeenDateTime": None, "LastSeenDateTime": None, "Name": "School of TwoDotOne",
-        "RefOrganizationTypeId": "15", "SourceSystemId": source, "Identifier": "110003",
+        "Id": sid("Organization", "110003"),
+        "ExternalId": "110003",
+        "FirstSeenDateTime": None,
+        "LastSeenDateTime": None,
+        "Name": "School of TwoDotOne",
+        "RefOrganizationTypeId": "15",
+        "SourceSystemId": source,
+        "Identifier": "110003",
         "ParentOrganizationId": sid("Organization", "110004"),
     }
     assert orgs["110004"]["ParentOrganizationId"] == ""
     assert orgs["110004"]["RefOrganizationTypeId"] == "21"  # ministryOfEducation
 
     jack = sid("Person", "114001")
-    identifiers = {(row["RefIdentifierTypeId"], row["Identifier"])
-                   for row in _rows(engine, "PersonIdentifier") if row["PersonId"] == jack}
+    identifiers = {
+        (row["RefIdentifierTypeId"], row["Identifier"])
+        for row in _rows(engine, "PersonIdentifier")
+        if row["PersonId"] == jack
+    }
     assert identifiers == {
         ("203", "User_114001"),  # SDSAnchorId, the SDS v2.1 anchor format
         ("198", "114001"),  # identifier
@@ -228,61 +261,100 @@ def test_load_sds_csv_official_sample_maps_fields_as_sds(engine: Engine, sample_
         ("204", "jcraig@classrmtest31.org"),  # activeDirectoryMatchId
     }
     jean = sid("Person", "114002")
-    assert [(r["EmailAddress"], r["PriorityOrder"], r["RefEmailAddressTypeId"])
-            for r in _rows(engine, "PersonEmailAddress") if r["PersonId"] == jean] == [
-        ("jean.craig@outlook.com", 1, "10")]
-    assert sorted((r["PriorityOrder"], r["PhoneNumber"], r["RefPhoneNumberTypeId"])
-                  for r in _rows(engine, "PersonPhoneNumber") if r["PersonId"] == jean) == [
-        (1, "+11234567890", "1"), (2, "+11234567890", "5")]
+    assert [
+        (r["EmailAddress"], r["PriorityOrder"], r["RefEmailAddressTypeId"])
+        for r in _rows(engine, "PersonEmailAddress")
+        if r["PersonId"] == jean
+    ] == [("jean.craig@outlook.com", 1, "10")]
+    assert sorted(
+        (r["PriorityOrder"], r["PhoneNumber"], r["RefPhoneNumberTypeId"])
+        for r in _rows(engine, "PersonPhoneNumber")
+        if r["PersonId"] == jean
+    ) == [(1, "+11234567890", "1"), (2, "+11234567890", "5")]
     person = next(r for r in _rows(engine, "Person") if r["Id"] == jack)
     assert (person["GivenName"], person["MiddleName"], person["Surname"]) == ("Jack", "", "Craig")
 
     roles = {row["ExternalId"]: row for row in _rows(engine, "PersonOrganizationRole")}
     professor = roles["Role_110002_School Data Sync_User_114006_FS2021HED_professor"]
-    assert (professor["RefRoleId"], professor["RefGradeLevelId"], professor["IsPrimary"],
-            professor["RoleStartDate"], professor["RoleEndDate"], professor["SessionId"],
-            professor["IsActiveInSession"]) == (
-        "137", "178", True, "2021-09-01", "2021-12-01", sid("Session", "FS2021HED"), True)
+    assert (
+        professor["RefRoleId"],
+        professor["RefGradeLevelId"],
+        professor["IsPrimary"],
+        professor["RoleStartDate"],
+        professor["RoleEndDate"],
+        professor["SessionId"],
+        professor["IsActiveInSession"],
+    ) == ("137", "178", True, "2021-09-01", "2021-12-01", sid("Session", "FS2021HED"), True)
     assert roles["Role_110003_School Data Sync_User_114007_SY2021K12_teacher"]["IsPrimary"] is False
 
     enrollments = {row["ExternalId"]: row for row in _rows(engine, "Enrollment")}
     assert set(enrollments) == {
-        "112001_114008_student", "112001_114006_professor", "112002_114001_student",
-        "112002_114003_student", "112002_114004_student", "112002_114007_teacher"}
+        "112001_114008_student",
+        "112001_114006_professor",
+        "112002_114001_student",
+        "112002_114003_student",
+        "112002_114004_student",
+        "112002_114007_teacher",
+    }
     assert enrollments["112001_114006_professor"]["RefSectionRoleId"] == "245"
     assert enrollments["112002_114007_teacher"]["SectionId"] == sid("Section", "112002")
 
     sessions = {row["ExternalId"]: row for row in _rows(engine, "Session")}
-    assert [(s["Name"], s["RefSessionTypeId"], s["RefAcademicYearId"], s["StartDate"],
-             s["EndDate"]) for s in (sessions["SY2021K12"], sessions["FS2021HED"])] == [
+    assert [
+        (s["Name"], s["RefSessionTypeId"], s["RefAcademicYearId"], s["StartDate"], s["EndDate"])
+        for s in (sessions["SY2021K12"], sessions["FS2021HED"])
+    ] == [
         ("2021 School Year", "11", "223", "2021-08-24", "2022-06-11"),
-        ("Fall Semester", "12", "223", "2021-09-01", "2021-12-01")]
+        ("Fall Semester", "12", "223", "2021-09-01", "2021-12-01"),
+    ]
 
     biology = next(r for r in _rows(engine, "Course") if r["ExternalId"] == "B102021")
-    assert (biology["Name"], biology["Code"], biology["AcademicYearSessionId"],
-            biology["OrganizationId"]) == (
-        "Biology 10 2021", "B10", sid("Session", "SY2021K12"), sid("Organization", "110003"))
-    assert {r["RefAcademicSubjectId"] for r in _rows(engine, "CourseSubject")
-            if r["CourseId"] == biology["Id"]} == {"46"}
-    assert {r["RefGradeLevelId"] for r in _rows(engine, "CourseGradeLevel")
-            if r["CourseId"] == biology["Id"]} == {"171"}
+    assert (
+        biology["Name"],
+        biology["Code"],
+        biology["AcademicYearSessionId"],
+        biology["OrganizationId"],
+    ) == ("Biology 10 2021", "B10", sid("Session", "SY2021K12"), sid("Organization", "110003"))
+    assert {
+        r["RefAcademicSubjectId"]
+        for r in _rows(engine, "CourseSubject")
+        if r["CourseId"] == biology["Id"]
+    } == {"46"}
+    assert {
+        r["RefGradeLevelId"]
+        for r in _rows(engine, "CourseGradeLevel")
+        if r["CourseId"] == biology["Id"]
+    } == {"171"}
     section = next(r for r in _rows(engine, "Section") if r["ExternalId"] == "112002")
     assert (section["Name"], section["CourseId"]) == ("Biology 10", biology["Id"])
 
     demographic = next(r for r in _rows(engine, "PersonDemographic") if r["PersonId"] == jack)
-    assert (demographic["RefSexId"], demographic["BirthDate"], demographic["BirthCity"],
-            demographic["BirthState"], demographic["BirthCountryCode"]) == (
-        "57", "2001-07-02", "Woodenville", "WA", "USA")
+    assert (
+        demographic["RefSexId"],
+        demographic["BirthDate"],
+        demographic["BirthCity"],
+        demographic["BirthState"],
+        demographic["BirthCountryCode"],
+    ) == ("57", "2001-07-02", "Woodenville", "WA", "USA")
     assert [r["RefEthnicityId"] for r in _rows(engine, "PersonDemographicEthnicity")] == ["193"]
     assert sorted(r["RefPersonFlagId"] for r in _rows(engine, "PersonDemographicPersonFlag")) == [
-        "207", "211", "214"]  # freeLunch, 504, iep → IEP
-    assert sorted((r["PersonId"], r["RelatedPersonId"], r["RefPersonRelationshipId"])
-                  for r in _rows(engine, "PersonRelationship")) == sorted([
-        (jack, jean, "218"),
-        (sid("Person", "114003"), jean, "216"),
-        (sid("Person", "114004"), sid("Person", "114005"), "218")])
+        "207",
+        "211",
+        "214",
+    ]  # freeLunch, 504, iep → IEP
+    assert sorted(
+        (r["PersonId"], r["RelatedPersonId"], r["RefPersonRelationshipId"])
+        for r in _rows(engine, "PersonRelationship")
+    ) == sorted(
+        [
+            (jack, jean, "218"),
+            (sid("Person", "114003"), jean, "216"),
+            (sid("Person", "114004"), sid("Person", "114005"), "218"),
+        ]
+    )
     assert [(r["Id"], r["Code"], r["RefType"]) for r in _rows(engine, "RefDefinition")][:1] == [
-        ("1", "Home", "RefPhoneNumberType")]
+        ("1", "Home", "RefPhoneNumberType")
+    ]
 
 
 @pytest.mark.reference
@@ -295,8 +367,10 @@ def test_load_sds_csv_ref_definitions_match_reference_export(
 
     load_sds_csv(engine, sample_dir, tenant_id=TENANT, now=FIRST_LOAD)
 
-    loaded = sorted((r["Id"], r["Code"], r["Namespace"], r["RefType"], r["SortOrder"])
-                    for r in _rows(engine, "RefDefinition"))
+    loaded = sorted(
+        (r["Id"], r["Code"], r["Namespace"], r["RefType"], r["SortOrder"])
+        for r in _rows(engine, "RefDefinition")
+    )
     assert loaded == expected
 
 
@@ -335,27 +409,36 @@ def test_load_sds_csv_missing_record_kept_inactive_with_old_last_seen(
     people = {row["Id"]: row for row in _rows(engine, "Person")}
     assert len(people) == 3
     assert (people[bob]["FirstSeenDateTime"], people[bob]["LastSeenDateTime"]) == (
-        FIRST_LOAD, FIRST_LOAD)
+        FIRST_LOAD,
+        FIRST_LOAD,
+    )
     for table in ("PersonOrganizationRole", "Enrollment"):
-        state = {(row["PersonId"] == bob, row["IsActiveInSession"], row["LastSeenDateTime"])
-                 for row in _rows(engine, table)}
+        state = {
+            (row["PersonId"] == bob, row["IsActiveInSession"], row["LastSeenDateTime"])
+            for row in _rows(engine, table)
+        }
         assert state == {(True, False, FIRST_LOAD), (False, True, SECOND_LOAD)}, table
-    assert {(row["PersonId"] == bob, row["IsPresentInSource"])
-            for row in _rows(engine, "PersonIdentifier")} == {(True, False), (False, True)}
+    assert {
+        (row["PersonId"] == bob, row["IsPresentInSource"])
+        for row in _rows(engine, "PersonIdentifier")
+    } == {(True, False), (False, True)}
 
 
 def test_load_sds_csv_tenants_are_kept_apart(engine: Engine, tmp_path: Path) -> None:
     folder = _write_drop(tmp_path / "drop", BASE_DROP)
     load_sds_csv(engine, folder, tenant_id=TENANT, now=FIRST_LOAD)
     load_sds_csv(engine, folder, tenant_id=OTHER_TENANT, now=FIRST_LOAD)
-    fewer = _write_drop(tmp_path / "fewer", BASE_DROP | {
-        "enrollments.csv": _with_line(BASE_DROP["enrollments.csv"], 2, None)})
+    fewer = _write_drop(
+        tmp_path / "fewer",
+        BASE_DROP | {"enrollments.csv": _with_line(BASE_DROP["enrollments.csv"], 2, None)},
+    )
 
     load_sds_csv(engine, fewer, tenant_id=OTHER_TENANT, now=SECOND_LOAD)
 
     assert {row["IsActiveInSession"] for row in _rows(engine, "Enrollment", TENANT)} == {True}
     assert [row["IsActiveInSession"] for row in _rows(engine, "Enrollment", OTHER_TENANT)].count(
-        False) == 1
+        False
+    ) == 1
     mine = {row["Id"] for row in _rows(engine, "Person", TENANT)}
     theirs = {row["Id"] for row in _rows(engine, "Person", OTHER_TENANT)}
     assert len(mine) == len(theirs) == 3 and not mine & theirs
@@ -363,43 +446,57 @@ def test_load_sds_csv_tenants_are_kept_apart(engine: Engine, tmp_path: Path) -> 
 
 PLANTED = [
     pytest.param(
-        "roles.csv", 3, "u2,s9,student,y1,09,true,,",
+        "roles.csv",
+        3,
+        "u2,s9,student,y1,09,true,,",
         [("error", "roles.csv", 3, "orgSourcedId", "s9")],
         {"PersonOrganizationRole": -1},
         id="unknown-org-in-roles",
     ),
     pytest.param(
-        "enrollments.csv", 2, "k9,u1,student",
+        "enrollments.csv",
+        2,
+        "k9,u1,student",
         [("error", "enrollments.csv", 2, "classSourcedId", "k9")],
         {"Enrollment": -1},
         id="unknown-class-in-enrollments",
     ),
     pytest.param(
-        "enrollments.csv", 3, "k1,u9,student",
+        "enrollments.csv",
+        3,
+        "k1,u9,student",
         [("error", "enrollments.csv", 3, "userSourcedId", "u9")],
         {"Enrollment": -1},
         id="unknown-user-in-enrollments",
     ),
     pytest.param(
-        "roles.csv", 3, "u2,s1,wizard,y1,09,true,,",
+        "roles.csv",
+        3,
+        "u2,s1,wizard,y1,09,true,,",
         [("error", "roles.csv", 3, "role", "wizard")],
         {"PersonOrganizationRole": -1},
         id="bad-enum",
     ),
     pytest.param(
-        "roles.csv", 2, "u1,s1,student,y1,09,true,2024-02-30,",
+        "roles.csv",
+        2,
+        "u1,s1,student,y1,09,true,2024-02-30,",
         [("error", "roles.csv", 2, "roleStartDate", "2024-02-30")],
         {"PersonOrganizationRole": -1},
         id="bad-date",
     ),
     pytest.param(
-        "roles.csv", 2, "u1,s1,student,y1,09,maybe,,",
+        "roles.csv",
+        2,
+        "u1,s1,student,y1,09,maybe,,",
         [("error", "roles.csv", 2, "isPrimary", "maybe")],
         {"PersonOrganizationRole": -1},
         id="bad-boolean",
     ),
     pytest.param(
-        "users.csv", 3, "u2,,Bob,Ray,Secret-2,,,,",
+        "users.csv",
+        3,
+        "u2,,Bob,Ray,Secret-2,,,,",
         [
             ("error", "users.csv", 3, "username", ""),
             ("error", "roles.csv", 3, "userSourcedId", "u2"),
@@ -409,31 +506,41 @@ PLANTED = [
         id="missing-required-value-cascades",
     ),
     pytest.param(
-        "users.csv", 5, "u2,bob2@x.example,Bob,Ray,Secret-2,,,,",
+        "users.csv",
+        5,
+        "u2,bob2@x.example,Bob,Ray,Secret-2,,,,",
         [("error", "users.csv", 5, "sourcedId", "u2")],
         {},
         id="duplicate-key",
     ),
     pytest.param(
-        "users.csv", 2, "u1,ann@x.example,Ann,Lee,Secret-1,,not-an-email,+15551230001,",
+        "users.csv",
+        2,
+        "u1,ann@x.example,Ann,Lee,Secret-1,,not-an-email,+15551230001,",
         [("warning", "users.csv", 2, "email", "not-an-email")],
         {"PersonEmailAddress": -1},
         id="bad-email-is-dropped",
     ),
     pytest.param(
-        "users.csv", 2, "u1,ann@x.example,Ann,Lee,Secret-1,,ann@x.example,call me,",
+        "users.csv",
+        2,
+        "u1,ann@x.example,Ann,Lee,Secret-1,,ann@x.example,call me,",
         [("warning", "users.csv", 2, "phone", "call me")],
         {"PersonPhoneNumber": -1},
         id="bad-phone-is-dropped",
     ),
     pytest.param(
-        "classes.csv", 2, "k1,s1,Algebra A,y1,c9",
+        "classes.csv",
+        2,
+        "k1,s1,Algebra A,y1,c9",
         [("warning", "classes.csv", 2, "courseSourcedId", "c9")],
         {},
         id="unknown-optional-reference-is-dropped",
     ),
     pytest.param(
-        "enrollments.csv", 4, "k1,t1",
+        "enrollments.csv",
+        4,
+        "k1,t1",
         [("error", "enrollments.csv", 4, None, None)],
         {"Enrollment": -1},
         id="wrong-number-of-fields",
@@ -443,8 +550,13 @@ PLANTED = [
 
 @pytest.mark.parametrize(("file", "line", "content", "expected", "changes"), PLANTED)
 def test_load_sds_csv_planted_mistake_reported_and_record_handled(
-    engine: Engine, tmp_path: Path, file: str, line: int, content: str,
-    expected: list[tuple], changes: dict[str, int],
+    engine: Engine,
+    tmp_path: Path,
+    file: str,
+    line: int,
+    content: str,
+    expected: list[tuple],
+    changes: dict[str, int],
 ) -> None:
     load_sds_csv(engine, _write_drop(tmp_path / "base", BASE_DROP), tenant_id=OTHER_TENANT)
     planted = BASE_DROP | {file: _with_line(BASE_DROP[file], line, content)}
@@ -453,10 +565,13 @@ def test_load_sds_csv_planted_mistake_reported_and_record_handled(
 
     assert _problems(report) == expected
     assert (report.errors, report.warnings) == (
-        sum(p[0] == "error" for p in expected), sum(p[0] == "warning" for p in expected))
+        sum(p[0] == "error" for p in expected),
+        sum(p[0] == "warning" for p in expected),
+    )
     baseline = count_rows(engine, OTHER_TENANT)
     assert count_rows(engine, TENANT) == {
-        name: rows + changes.get(name, 0) for name, rows in baseline.items()}
+        name: rows + changes.get(name, 0) for name, rows in baseline.items()
+    }
     assert not any("Secret" in str(problem) for problem in report.problems)
     assert _dangling(engine) == []
 
@@ -469,7 +584,9 @@ def test_load_sds_csv_dropped_optional_reference_leaves_it_empty(
     report = load_sds_csv(engine, _write_drop(tmp_path, planted), tenant_id=TENANT)
 
     assert [(p.column, p.value) for p in report.problems] == [
-        ("sessionSourcedIds", "y9"), ("courseSourcedId", "c9")]
+        ("sessionSourcedIds", "y9"),
+        ("courseSourcedId", "c9"),
+    ]
     assert [row["CourseId"] for row in _rows(engine, "Section")] == [""]
     assert _rows(engine, "SectionSession") == []
 
@@ -513,8 +630,10 @@ def test_load_sds_csv_structural_problem_raises_and_changes_nothing(
     good = _write_drop(tmp_path / "good", BASE_DROP)
     load_sds_csv(engine, good, tenant_id=TENANT, now=FIRST_LOAD)
     before = _store(engine)
-    broken = _write_drop(tmp_path / "broken", {
-        name: text for name, text in (BASE_DROP | files).items() if text is not None})
+    broken = _write_drop(
+        tmp_path / "broken",
+        {name: text for name, text in (BASE_DROP | files).items() if text is not None},
+    )
 
     with pytest.raises(LoadError) as raised:
         load_sds_csv(engine, broken, tenant_id=TENANT, now=SECOND_LOAD)
@@ -533,7 +652,8 @@ def test_load_sds_csv_unreadable_late_file_rolls_back_everything(
         load_sds_csv(engine, folder, tenant_id=TENANT)
 
     assert [(p.file, p.reason) for p in raised.value.problems] == [
-        ("enrollments.csv", "not valid UTF-8")]
+        ("enrollments.csv", "not valid UTF-8")
+    ]
     assert set(count_rows(engine, TENANT).values()) == {0}
 
 
@@ -542,7 +662,8 @@ def test_load_sds_csv_bom_crlf_and_quoted_fields(engine: Engine, tmp_path: Path)
         "academicSessions.csv": BASE_DROP["academicSessions.csv"]
         + "y2,Term 1,term,2025,2024-08-26,2024-12-20\n",
         "users.csv": _with_line(
-            BASE_DROP["users.csv"], 2, 'u1,ann@x.example,"Ann, Marie","O""Lee",Secret-1,,,,'),
+            BASE_DROP["users.csv"], 2, 'u1,ann@x.example,"Ann, Marie","O""Lee",Secret-1,,,,'
+        ),
         "classes.csv": _with_line(BASE_DROP["classes.csv"], 2, 'k1,s1,"Algebra, A","y1, y2",c1'),
     }
     folder = tmp_path / "drop"
@@ -553,8 +674,11 @@ def test_load_sds_csv_bom_crlf_and_quoted_fields(engine: Engine, tmp_path: Path)
     report = load_sds_csv(engine, folder, tenant_id=TENANT)
 
     assert report.problems == []
-    ann = next(r for r in _rows(engine, "Person") if r["Id"] == stable_id(
-        TENANT, SOURCE_SYSTEM, "Person", "u1"))
+    ann = next(
+        r
+        for r in _rows(engine, "Person")
+        if r["Id"] == stable_id(TENANT, SOURCE_SYSTEM, "Person", "u1")
+    )
     assert (ann["GivenName"], ann["Surname"]) == ("Ann, Marie", 'O"Lee')
     assert [row["Name"] for row in _rows(engine, "Section")] == ["Algebra, A"]
     assert len(_rows(engine, "SectionSession")) == 2
@@ -564,12 +688,15 @@ def test_load_sds_csv_line_numbers_are_physical_lines(engine: Engine, tmp_path: 
     users = _with_line(BASE_DROP["users.csv"], 2, 'u1,,"Ann\nMarie",Lee,Secret-1,,,,')
     users = _with_line(users, 5, "t1,,Tia,Fox,Secret-3,,,,")  # u1 spans lines 2-3, u2 is line 4
 
-    report = load_sds_csv(engine, _write_drop(tmp_path, BASE_DROP | {"users.csv": users}),
-                          tenant_id=TENANT)
+    report = load_sds_csv(
+        engine, _write_drop(tmp_path, BASE_DROP | {"users.csv": users}), tenant_id=TENANT
+    )
 
     problems = [p for p in _problems(report) if p[1] == "users.csv"]
-    assert problems == [("error", "users.csv", 2, "username", ""),
-                        ("error", "users.csv", 5, "username", "")]
+    assert problems == [
+        ("error", "users.csv", 2, "username", ""),
+        ("error", "users.csv", 5, "username", ""),
+    ]
 
 
 def test_load_sds_csv_enum_values_match_case_insensitively(engine: Engine, tmp_path: Path) -> None:
@@ -581,11 +708,17 @@ def test_load_sds_csv_enum_values_match_case_insensitively(engine: Engine, tmp_p
     report = load_sds_csv(engine, _write_drop(tmp_path, drop), tenant_id=TENANT)
 
     assert report.problems == []
-    role = next(r for r in _rows(engine, "PersonOrganizationRole")
-                if r["ExternalId"].startswith("Role_s1_School Data Sync_User_u1_"))
-    assert (role["ExternalId"], role["RefRoleId"], role["RefGradeLevelId"],
-            role["RoleStartDate"]) == (
-        "Role_s1_School Data Sync_User_u1_y1_student", "122", "170", "2024-08-26")
+    role = next(
+        r
+        for r in _rows(engine, "PersonOrganizationRole")
+        if r["ExternalId"].startswith("Role_s1_School Data Sync_User_u1_")
+    )
+    assert (
+        role["ExternalId"],
+        role["RefRoleId"],
+        role["RefGradeLevelId"],
+        role["RoleStartDate"],
+    ) == ("Role_s1_School Data Sync_User_u1_y1_student", "122", "170", "2024-08-26")
     assert "k1_u1_student" in {row["ExternalId"] for row in _rows(engine, "Enrollment")}
 
 
@@ -600,12 +733,22 @@ def test_load_sds_csv_never_stores_the_password(engine: Engine, tmp_path: Path) 
 def test_load_sds_csv_reports_progress_per_file(engine: Engine, tmp_path: Path) -> None:
     calls: list[tuple[str, int]] = []
 
-    load_sds_csv(engine, _write_drop(tmp_path, BASE_DROP), tenant_id=TENANT,
-                 progress=lambda file, records: calls.append((file, records)))
+    load_sds_csv(
+        engine,
+        _write_drop(tmp_path, BASE_DROP),
+        tenant_id=TENANT,
+        progress=lambda file, records: calls.append((file, records)),
+    )
 
-    assert calls == [("academicSessions.csv", 1), ("orgs.csv", 2), ("users.csv", 3),
-                     ("courses.csv", 1), ("classes.csv", 1), ("roles.csv", 3),
-                     ("enrollments.csv", 3)]
+    assert calls == [
+        ("academicSessions.csv", 1),
+        ("orgs.csv", 2),
+        ("users.csv", 3),
+        ("courses.csv", 1),
+        ("classes.csv", 1),
+        ("roles.csv", 3),
+        ("enrollments.csv", 3),
+    ]
 
 
 def test_load_sds_csv_time_is_stored_as_naive_utc_milliseconds(
@@ -616,4 +759,5 @@ def test_load_sds_csv_time_is_stored_as_naive_utc_milliseconds(
     load_sds_csv(engine, _write_drop(tmp_path, BASE_DROP), tenant_id=TENANT, now=aware)
 
     assert {row["FirstSeenDateTime"] for row in _rows(engine, "Person")} == {
-        datetime(2021, 9, 5, 8, 16, 22, 123000)}
+        datetime(2021, 9, 5, 8, 16, 22, 123000)
+    }

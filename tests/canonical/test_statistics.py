@@ -18,11 +18,18 @@ SEEN = datetime(2021, 9, 5, 6, 16, 22)
 
 def _add_people(engine: Engine, tenant: str, count: int) -> None:
     with engine.begin() as connection:
-        connection.execute(insert(sql_table(table_by_name("Person"))), [
-            {TENANT_COLUMN: tenant, "Id": f"person-{index}", "FirstSeenDateTime": SEEN,
-             "LastSeenDateTime": SEEN}
-            for index in range(count)
-        ])
+        connection.execute(
+            insert(sql_table(table_by_name("Person"))),
+            [
+                {
+                    TENANT_COLUMN: tenant,
+                    "Id": f"person-{index}",
+                    "FirstSeenDateTime": SEEN,
+                    "LastSeenDateTime": SEEN,
+                }
+                for index in range(count)
+            ],
+        )
 
 
 def test_count_rows_empty_store_lists_every_table_at_zero(engine: Engine) -> None:

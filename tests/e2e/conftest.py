@@ -44,9 +44,10 @@ def run_cli(*args: str | Path, data_dir: Path | None = None) -> subprocess.Compl
         command += ["--data-dir", str(data_dir)]
     completed = subprocess.run(
         command,
+        check=False,
         capture_output=True,
         text=True,
-        env=child_environment(COLUMNS="200"),
+        env=child_environment(),
         timeout=CLI_TIMEOUT_SECONDS,
     )
     if completed.returncode != 0:
@@ -79,36 +80,59 @@ class ServiceProcess:
 
     def start(self) -> None:
         """Start the process and wait until it answers HTTP."""
-        command = [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--data-dir", str(self.data_dir)]
+        command = [
+            str(CLI),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
         with self.log_path.open("ab") as log:
             log.write(f"$ {' '.join(command)}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=child_environment(**self.settings)
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=child_environment(**self.settings),
+                start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f"the service exited with {self.process.returncode} while starting")
             try:
-                if httpx.get(f"{self.url}/.well-known/openid-configuration", timeout=1).status_code == 200:
+                if (
+                    httpx.get(f"{self.url}/.well-known/openid-configuration", timeout=1).status_code
+                    == 200
+                ):
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         pytest.fail(f"the service did not answer within {START_TIMEOUT_SECONDS} s")
 
-    def restart(self) -> None:
-        """Stop (if running) and start again on the same data dir and port."""
-        self.stop()
-        self.start()
-
-    def kill(self) -> None:
-        """SIGKILL: the process ends without any cleanup, as in a crash."""
+    def kill(self, *, whole_group: bool = False) -> None:
+        """SIGKILL without any cleanup: the serving process alone (it crashed), or with every
+        process it started, such as export children (the machine or container went down)."""
         assert self.process is not None and self.process.poll() is None
-        self.process.send_signal(signal.SIGKILL)
+        if whole_group:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        else:
+            self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
+    def wait_for_orphans(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Wait until no process the killed service started is alive (they notice by themselves)."""
+        assert self.process is not None and self.process.poll() is not None
+        deadline = time.monotonic() + timeout
+        while _live_group_members(self.process.pid):
+            if time.monotonic() > deadline:
+                pytest.fail(f"processes of the killed service still run after {timeout} s")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not ended within the timeout."""
@@ -122,7 +146,25 @@ class ServiceProcess:
             self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
     def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+        return (
+            self.log_path.read_text(encoding="utf-8", errors="replace")
+            if self.log_path.exists()
+            else ""
+        )
+
+
+def _live_group_members(group: int) -> list[int]:
+    """Processes (not zombies) of process group ``group``, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        state, process_group = fields[0], int(fields[2])
+        if process_group == group and state not in ("Z", "X"):
+            members.append(int(stat.parent.name))
+    return members
 
 
 class ServiceLauncher:
@@ -134,7 +176,9 @@ class ServiceLauncher:
 
     def __call__(self, data_dir: Path, **settings: str) -> ServiceProcess:
         """A started service on ``data_dir``; ``settings`` are extra environment variables."""
-        service = ServiceProcess(data_dir, self.folder / f"serve-{len(self.services)}.log", settings)
+        service = ServiceProcess(
+            data_dir, self.folder / f"serve-{len(self.services)}.log", settings
+        )
         self.services.append(service)
         service.start()
         return service
@@ -162,5 +206,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     launcher = item.stash.get(_LAUNCHER, None)
     if launcher is not None and report.failed:
         for service in launcher.services:
-            report.sections.append((f"industrydata serve log ({service.log_path.name})", service.log()))
+            report.sections.append(
+                (f"industrydata serve log ({service.log_path.name})", service.log())
+            )
     return report

@@ -26,7 +26,12 @@ def validator(keys: DevelopmentKeys) -> TokenValidator:
 
 
 def _mint(keys: DevelopmentKeys, **overrides: object) -> str:
-    arguments: dict = {"issuer": "iss-test", "audience": "aud-test", "tenant_id": TENANT, "object_id": USER}
+    arguments: dict = {
+        "issuer": "iss-test",
+        "audience": "aud-test",
+        "tenant_id": TENANT,
+        "object_id": USER,
+    }
     arguments.update(overrides)
     return mint_token(keys, **arguments)
 
@@ -41,14 +46,20 @@ def test_keys_are_created_once_and_kept_private(tmp_path: Path) -> None:
     assert "d" not in first.jwks()["keys"][0]
 
 
-def test_validate_delegated_token_defaults(keys: DevelopmentKeys, validator: TokenValidator) -> None:
+def test_validate_delegated_token_defaults(
+    keys: DevelopmentKeys, validator: TokenValidator
+) -> None:
     principal = validator.validate(_mint(keys))
 
     assert principal == Principal(
         tenant_id=TENANT,
         object_id=USER,
         scopes=frozenset(
-            {"IndustryData-OutboundFlow.ReadWrite.All", "IndustryData-Run.Read.All", "IndustryData-Run.Start"}
+            {
+                "IndustryData-OutboundFlow.ReadWrite.All",
+                "IndustryData-Run.Read.All",
+                "IndustryData-Run.Start",
+            }
         ),
     )
     assert not principal.is_application
@@ -72,12 +83,16 @@ def test_validate_application_token_roles(keys: DevelopmentKeys, validator: Toke
         {"object_id": "not-a-guid"},
     ],
 )
-def test_validate_rejects_wrong_claims(keys: DevelopmentKeys, validator: TokenValidator, overrides: dict) -> None:
+def test_validate_rejects_wrong_claims(
+    keys: DevelopmentKeys, validator: TokenValidator, overrides: dict
+) -> None:
     with pytest.raises(Unauthenticated):
         validator.validate(_mint(keys, **overrides))
 
 
-def test_validate_rejects_other_signer_and_alg_none(tmp_path: Path, validator: TokenValidator) -> None:
+def test_validate_rejects_other_signer_and_alg_none(
+    tmp_path: Path, validator: TokenValidator
+) -> None:
     other = DevelopmentKeys(tmp_path / "other")
     with pytest.raises(Unauthenticated):
         validator.validate(_mint(other))
@@ -91,7 +106,9 @@ def test_validate_rejects_other_signer_and_alg_none(tmp_path: Path, validator: T
         validator.validate(unsigned)
 
 
-def test_validate_requires_tenant_and_object_claims(keys: DevelopmentKeys, validator: TokenValidator) -> None:
+def test_validate_requires_tenant_and_object_claims(
+    keys: DevelopmentKeys, validator: TokenValidator
+) -> None:
     now = int(time.time())
     token = jwt.encode(
         {"iss": "iss-test", "aud": "aud-test", "exp": now + 60, "oid": USER},

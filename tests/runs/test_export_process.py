@@ -42,7 +42,9 @@ def _job(store_url: str, root: Path, folder: str = "lake", **overrides: object) 
     return ExportJob(**values)
 
 
-def test_run_export_process_writes_and_reports_every_table(loaded_store: str, tmp_path: Path) -> None:
+def test_run_export_process_writes_and_reports_every_table(
+    loaded_store: str, tmp_path: Path
+) -> None:
     seen: list[tuple[str, int, int]] = []
 
     snapshot_id = run_export_process(
@@ -53,10 +55,14 @@ def test_run_export_process_writes_and_reports_every_table(loaded_store: str, tm
 
     assert snapshot_id == "2026-11-27T06-00-00"
     assert [done for _, done, _ in seen] == list(range(1, 27))
-    assert (tmp_path / "lake" / "roster" / snapshot_id / "snapshot.roster.manifest.cdm.json").is_file()
+    assert (
+        tmp_path / "lake" / "roster" / snapshot_id / "snapshot.roster.manifest.cdm.json"
+    ).is_file()
 
 
-def test_run_export_process_stopped_by_progress_publishes_nothing(loaded_store: str, tmp_path: Path) -> None:
+def test_run_export_process_stopped_by_progress_publishes_nothing(
+    loaded_store: str, tmp_path: Path
+) -> None:
     with pytest.raises(ExportStopped):
         run_export_process(
             _job(loaded_store, tmp_path),
@@ -72,7 +78,9 @@ def test_run_export_process_stops_when_service_stops(loaded_store: str, tmp_path
     stopping.set()
     with pytest.raises(ExportStopped, match="stopping"):
         run_export_process(
-            _job(loaded_store, tmp_path), on_progress=lambda *_: True, on_heartbeat=lambda: True,
+            _job(loaded_store, tmp_path),
+            on_progress=lambda *_: True,
+            on_heartbeat=lambda: True,
             should_stop=stopping,
         )
     assert multiprocessing.active_children() == []
@@ -85,17 +93,23 @@ def test_run_export_process_child_killed_is_export_error(loaded_store: str, tmp_
         return True
 
     with pytest.raises(ExportError, match="ended unexpectedly"):
-        run_export_process(_job(loaded_store, tmp_path), on_progress=kill_child, on_heartbeat=lambda: True)
+        run_export_process(
+            _job(loaded_store, tmp_path), on_progress=kill_child, on_heartbeat=lambda: True
+        )
 
     assert not (tmp_path / "lake" / "roster" / "current.roster.manifest.cdm.json").exists()
 
 
-def test_run_export_process_passes_the_childs_domain_error(loaded_store: str, tmp_path: Path) -> None:
+def test_run_export_process_passes_the_childs_domain_error(
+    loaded_store: str, tmp_path: Path
+) -> None:
     (tmp_path / "blocker").write_text("a file, not a folder")
 
     with pytest.raises(DestinationUnreachable):
         run_export_process(
-            _job(loaded_store, tmp_path, folder="blocker/lake"), on_progress=lambda *_: True, on_heartbeat=lambda: True
+            _job(loaded_store, tmp_path, folder="blocker/lake"),
+            on_progress=lambda *_: True,
+            on_heartbeat=lambda: True,
         )
     with pytest.raises(InvalidDestination):
         run_export_process(

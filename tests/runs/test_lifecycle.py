@@ -32,8 +32,12 @@ def store(store_url: str) -> Store:
 
 def _flow(store: Store, state=Transition.ACCEPTED) -> str:  # type: ignore[no-untyped-def]
     flow = Flow(
-        id=str(uuid.uuid4()), tenant_id=str(uuid.uuid4()), display_name="F", share_name=uuid.uuid4().hex,
-        invitee_user_id=str(uuid.uuid4()), created_at=NOW,
+        id=str(uuid.uuid4()),
+        tenant_id=str(uuid.uuid4()),
+        display_name="F",
+        share_name=uuid.uuid4().hex,
+        invitee_user_id=str(uuid.uuid4()),
+        created_at=NOW,
     )
     apply_flow_state(flow, state, NOW)
     with store.writing() as session:
@@ -44,7 +48,13 @@ def _flow(store: Store, state=Transition.ACCEPTED) -> str:  # type: ignore[no-un
 
 def _start(store: Store, flow_id: str, now: datetime = NOW) -> str:
     with store.writing() as session:
-        run = start_run(session, flow=session.get(Flow, flow_id), format="sdsCsv", trigger=RunTrigger.ON_DEMAND, now=now)
+        run = start_run(
+            session,
+            flow=session.get(Flow, flow_id),
+            format="sdsCsv",
+            trigger=RunTrigger.ON_DEMAND,
+            now=now,
+        )
         session.commit()
         return run.id
 

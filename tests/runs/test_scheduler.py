@@ -24,7 +24,9 @@ from industrydata.store import Flow, Invitation, Run, Store, open_store
         ("daily", None, datetime(2026, 3, 29, 9, 10), None),
     ],
 )
-def test_latest_slot(frequency: str, time_of_day: time | None, now: datetime, expected: datetime | None) -> None:
+def test_latest_slot(
+    frequency: str, time_of_day: time | None, now: datetime, expected: datetime | None
+) -> None:
     assert latest_slot(frequency, time_of_day, now) == expected
 
 
@@ -37,16 +39,27 @@ def store(store_url: str) -> Store:
 
 def _accepted_flow(store: Store, accepted_at: datetime, frequency: str = "daily") -> str:
     flow = Flow(
-        id=str(uuid.uuid4()), tenant_id=str(uuid.uuid4()), display_name="F", share_name="s",
-        invitee_user_id=str(uuid.uuid4()), created_at=accepted_at,
+        id=str(uuid.uuid4()),
+        tenant_id=str(uuid.uuid4()),
+        display_name="F",
+        share_name="s",
+        invitee_user_id=str(uuid.uuid4()),
+        created_at=accepted_at,
     )
     apply_flow_state(flow, Transition.ACCEPTED, accepted_at)
     flow.invitations.append(
         Invitation(
-            id=str(uuid.uuid4()), tenant_id=flow.tenant_id, invitee_user_id=flow.invitee_user_id,
-            status="accepted", created_at=accepted_at, expires_at=accepted_at, responded_at=accepted_at,
-            destination_url="file:///lake", destination_format="sdsCsv",
-            schedule_frequency=frequency, schedule_time_of_day=time(6, 0),
+            id=str(uuid.uuid4()),
+            tenant_id=flow.tenant_id,
+            invitee_user_id=flow.invitee_user_id,
+            status="accepted",
+            created_at=accepted_at,
+            expires_at=accepted_at,
+            responded_at=accepted_at,
+            destination_url="file:///lake",
+            destination_format="sdsCsv",
+            schedule_frequency=frequency,
+            schedule_time_of_day=time(6, 0),
         )
     )
     with store.writing() as session:

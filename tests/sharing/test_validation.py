@@ -7,7 +7,12 @@ from datetime import time
 import pytest
 
 from industrydata.errors import BadRequest, InvalidEnumValue, InvalidProperty, TooManyInvitees
-from industrydata.sharing import parse_accept, parse_flow_create, parse_flow_update, parse_run_create
+from industrydata.sharing import (
+    parse_accept,
+    parse_flow_create,
+    parse_flow_update,
+    parse_run_create,
+)
 from industrydata.states import DestinationFormat, ScheduleFrequency
 
 INVITEE = "6e0f3a7c-1d2b-4c5e-8f9a-0b1c2d3e4f5a"
@@ -17,7 +22,11 @@ def test_parse_flow_create_trims_and_normalises() -> None:
     request = parse_flow_create(
         {"displayName": "  Lake  ", "shareName": "Lake_1-a", "inviteeUserIds": [INVITEE.upper()]}
     )
-    assert (request.display_name, request.share_name, request.invitee_user_id) == ("Lake", "Lake_1-a", INVITEE)
+    assert (request.display_name, request.share_name, request.invitee_user_id) == (
+        "Lake",
+        "Lake_1-a",
+        INVITEE,
+    )
 
 
 @pytest.mark.parametrize("share_name", ["ab", "a" * 90, "9lives", "x_y-z"])
@@ -26,21 +35,30 @@ def test_parse_flow_create_accepts_share_names(share_name: str) -> None:
     assert parse_flow_create(body).share_name == share_name
 
 
-@pytest.mark.parametrize("share_name", ["a", "a" * 91, "_lead", "-lead", "sp ace", "dot.ted", "ümlaut"])
+@pytest.mark.parametrize(
+    "share_name", ["a", "a" * 91, "_lead", "-lead", "sp ace", "dot.ted", "ümlaut"]
+)
 def test_parse_flow_create_refuses_share_names(share_name: str) -> None:
     with pytest.raises(InvalidProperty):
-        parse_flow_create({"displayName": "x", "shareName": share_name, "inviteeUserIds": [INVITEE]})
+        parse_flow_create(
+            {"displayName": "x", "shareName": share_name, "inviteeUserIds": [INVITEE]}
+        )
 
 
 def test_parse_flow_create_two_invitees_is_too_many() -> None:
     with pytest.raises(TooManyInvitees):
-        parse_flow_create({"displayName": "x", "shareName": "ok", "inviteeUserIds": [INVITEE, INVITEE]})
+        parse_flow_create(
+            {"displayName": "x", "shareName": "ok", "inviteeUserIds": [INVITEE, INVITEE]}
+        )
 
 
 def test_parse_flow_update_only_sets_present_properties() -> None:
     update = parse_flow_update({"shareName": "renamed", "eTag": "abc", "@odata.context": "ignored"})
     assert (update.display_name, update.share_name, update.invitee_user_id, update.etag) == (
-        None, "renamed", None, "abc",
+        None,
+        "renamed",
+        None,
+        "abc",
     )
 
 
@@ -66,13 +84,20 @@ def test_parse_accept_defaults() -> None:
 def test_parse_accept_full() -> None:
     request = parse_accept(
         {
-            "destination": {"url": "az://c/p", "format": "parquet", "credential": {"sasToken": "sv=1"}},
+            "destination": {
+                "url": "az://c/p",
+                "format": "parquet",
+                "credential": {"sasToken": "sv=1"},
+            },
             "schedule": {"frequency": "hourly", "timeOfDay": "23:59"},
         }
     )
     assert request.format is DestinationFormat.PARQUET
     assert request.credential == {"sasToken": "sv=1"}
-    assert (request.schedule_frequency, request.time_of_day) == (ScheduleFrequency.HOURLY, time(23, 59))
+    assert (request.schedule_frequency, request.time_of_day) == (
+        ScheduleFrequency.HOURLY,
+        time(23, 59),
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,6 +119,9 @@ def test_parse_accept_refuses(body: object) -> None:
 
 def test_parse_run_create_keeps_only_display_name() -> None:
     assert parse_run_create(None).display_name is None
-    assert parse_run_create({"displayName": " Nightly ", "status": "completed"}).display_name == "Nightly"
+    assert (
+        parse_run_create({"displayName": " Nightly ", "status": "completed"}).display_name
+        == "Nightly"
+    )
     with pytest.raises(InvalidProperty):
         parse_run_create({"@odata.type": "#microsoft.graph.industryData.dataShareOutgoingFlow"})

@@ -26,7 +26,9 @@ def test_upgrade_creates_every_table_and_is_idempotent(store_url: str) -> None:
 
 def test_one_running_run_per_flow_is_enforced_by_the_database(store_url: str) -> None:
     indexes = inspect(create_store_engine(store_url)).get_indexes("run")
-    assert any(index["name"] == "uq_run_one_running_per_flow" and index["unique"] for index in indexes)
+    assert any(
+        index["name"] == "uq_run_one_running_per_flow" and index["unique"] for index in indexes
+    )
 
 
 def test_sealed_credential_round_trips_and_hides_the_secret(tmp_path: Path) -> None:

@@ -3,17 +3,22 @@
 Why a process: the ADBC SQLite driver carries its own copy of SQLite, and two copies of SQLite
 in one process corrupt a WAL database (POSIX locks are per process, so one copy releases the
 other's locks; see sqlite.org "How To Corrupt", 2.2.1). The serving process keeps Python's
-sqlite3; the child reads with ADBC. The child reports progress over a pipe and the parent
-records it, so the child never writes to the store. A child can also be stopped at once
-(flow deleted, service stopping), and a killed child leaves only an unpublished folder.
+sqlite3; the child reads with ADBC. The child reports each table over a pipe and waits for
+the parent's word to go on, and the parent records the progress, so the child never writes
+to the store and never publishes a snapshot for a run the parent has given up (flow deleted,
+service stopping or gone). A killed child leaves only an unpublished folder.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -30,6 +35,7 @@ _CONTEXT.set_forkserver_preload(["industrydata.runs.export"])
 _POLL_SECONDS = 0.2
 _STOP_GRACE_SECONDS = 5.0
 HEARTBEAT_SECONDS = 30.0
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -53,11 +59,31 @@ class ExportStopped(Exception):
     """The parent stopped the child (the run was cancelled or the service is stopping)."""
 
 
+class _ParentGone(Exception):
+    """The parent said stop, or is gone: the snapshot must not be published."""
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when its parent ends (a crashed service)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _child(job: ExportJob, channel: Connection) -> None:
     from .export import export_snapshot
 
+    _die_with_parent()
+
     def on_progress(result: TableResult, done: int, total: int) -> None:
-        channel.send(("progress", result, done, total))
+        """Report a table and wait for the parent's word to go on."""
+        try:
+            channel.send(("progress", result, done, total))
+            go_on = channel.recv()
+        except (OSError, EOFError) as exc:
+            raise _ParentGone("the service is gone") from exc
+        if not go_on:
+            raise _ParentGone("the service stopped the run")
 
     try:
         spec = parse_destination(job.destination_url, format=job.format, credential=job.credential)
@@ -74,14 +100,21 @@ def _child(job: ExportJob, channel: Connection) -> None:
             snapshot_time=job.snapshot_time,
             on_progress=on_progress,
         )
+    except _ParentGone:
+        pass
     except IndustryDataError as error:
-        channel.send(("error", type(error).__name__, error.code, error.message, error.target))
+        _tell(channel, ("error", type(error).__name__, error.code, error.message, error.target))
     except Exception as error:
-        channel.send(("crash", type(error).__name__))
+        _tell(channel, ("crash", type(error).__name__))
     else:
-        channel.send(("done", result.snapshot_id))
+        _tell(channel, ("done", result.snapshot_id))
     finally:
         channel.close()
+
+
+def _tell(channel: Connection, message: tuple[Any, ...]) -> None:
+    with suppress(OSError):
+        channel.send(message)
 
 
 def run_export_process(
@@ -105,7 +138,7 @@ def run_export_process(
         IndustryDataError: the child's export failed with this error (same code and message).
         ExportError: the child died without a word (killed, out of memory).
     """
-    receiver, sender = _CONTEXT.Pipe(duplex=False)
+    receiver, sender = _CONTEXT.Pipe(duplex=True)
     process = _CONTEXT.Process(target=_child, args=(job, sender), name="industrydata-export")
     process.start()
     sender.close()
@@ -118,15 +151,11 @@ def run_export_process(
                 last_beat = time.monotonic()
                 if not on_heartbeat():
                     raise ExportStopped("the run is no longer running")
-            if not receiver.poll(_POLL_SECONDS):
-                if not process.is_alive() and not receiver.poll(0):
-                    raise ExportError(
-                        f"The export process ended unexpectedly (exit code {process.exitcode})."
-                    )
-                continue
             try:
+                if not receiver.poll(_POLL_SECONDS) and process.is_alive():
+                    continue
                 message = receiver.recv()
-            except EOFError:
+            except (EOFError, OSError):
                 process.join(_STOP_GRACE_SECONDS)
                 raise ExportError(
                     f"The export process ended unexpectedly (exit code {process.exitcode})."
@@ -134,7 +163,11 @@ def run_export_process(
             kind = message[0]
             if kind == "progress":
                 last_beat = time.monotonic()
-                if not on_progress(message[1], message[2], message[3]):
+                go_on = on_progress(message[1], message[2], message[3])
+                if should_stop is not None and should_stop.is_set():
+                    go_on = False
+                _tell(receiver, go_on)
+                if not go_on:
                     raise ExportStopped("the run is no longer running")
             elif kind == "done":
                 return message[1]
