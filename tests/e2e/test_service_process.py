@@ -293,7 +293,7 @@ def assert_snapshot_matches_reference(
             assert len(row) == len(columns), (
                 f"{where}: {len(row)} fields, the reference has {len(columns)}"
             )
-            for (value, quoted), (name, kind) in zip(row, columns):
+            for (value, quoted), (name, kind) in zip(row, columns, strict=True):
                 if kind == "String":
                     assert value or quoted, f'{where}: empty {name} is not written ""'
                 else:
