@@ -15,7 +15,7 @@ from typing import Any
 from ..config import Settings
 from ..directory import is_global_administrator
 from ..errors import IndustryDataError
-from ..states import InvitationStatus, RunStatus, Transition
+from ..states import FlowState, InvitationStatus, RunStatus, Transition
 from ..store import CredentialSealer, Flow, Invitation, Run, Store
 from .export_process import ExportJob, ExportStopped, run_export_process
 from .lifecycle import RUN_INTERRUPTED, finish_run, record_progress, run_error
@@ -59,27 +59,34 @@ def execute_run(
     started = time.monotonic()
     statistics: dict[str, Any] = dict(run.statistics or {})
 
-    with store.reading() as session:
-        authorized = is_global_administrator(
-            session, tenant_id=flow.tenant_id, object_id=flow.invitee_user_id
-        )
-    if not authorized:
+    def fail(
+        code: str, message: str, target: str | None = None, flow_state: FlowState | None = None
+    ) -> RunStatus:
+        """End the run as failed (the flow follows: problem, or ``flow_state``)."""
         now = clock()
+        statistics["durationSeconds"] = round(time.monotonic() - started, 3)
         finish_run(
             store,
             run_id,
             status=RunStatus.FAILED,
             now=now,
             statistics=statistics,
-            blocking_error=run_error(
-                "inviteeNotAuthorized",
-                "The invitee no longer holds the Global Administrator role.",
-                now,
-                target=flow.invitee_user_id,
-            ),
-            flow_state=Transition.INVITEE_NOT_AUTHORIZED,
+            blocking_error=run_error(code, message, now, target),
+            flow_state=flow_state,
         )
         return RunStatus.FAILED
+
+    with store.reading() as session:
+        authorized = is_global_administrator(
+            session, tenant_id=flow.tenant_id, object_id=flow.invitee_user_id
+        )
+    if not authorized:
+        return fail(
+            "inviteeNotAuthorized",
+            "The invitee no longer holds the Global Administrator role.",
+            target=flow.invitee_user_id,
+            flow_state=Transition.INVITEE_NOT_AUTHORIZED,
+        )
 
     tables_by_name = {entry["name"]: entry for entry in statistics.get("tables", [])}
 
@@ -117,42 +124,13 @@ def execute_run(
             should_stop=stopping,
         )
     except ExportStopped as stopped:
-        now = clock()
-        finish_run(
-            store,
-            run_id,
-            status=RunStatus.FAILED,
-            now=now,
-            statistics=statistics,
-            blocking_error=run_error(RUN_INTERRUPTED, f"The run was interrupted: {stopped}.", now),
-        )
-        return RunStatus.FAILED
+        return fail(RUN_INTERRUPTED, f"The run was interrupted: {stopped}.")
     except IndustryDataError as error:
-        now = clock()
         logger.warning("run %s failed: %s", run_id, error.message)
-        finish_run(
-            store,
-            run_id,
-            status=RunStatus.FAILED,
-            now=now,
-            statistics=statistics,
-            blocking_error=run_error(error.code, error.message, now, error.target),
-        )
-        return RunStatus.FAILED
+        return fail(error.code, error.message, error.target)
     except Exception:
-        now = clock()
         logger.exception("run %s failed unexpectedly", run_id)
-        finish_run(
-            store,
-            run_id,
-            status=RunStatus.FAILED,
-            now=now,
-            statistics=statistics,
-            blocking_error=run_error(
-                "generalException", "The run failed because of an internal error.", now
-            ),
-        )
-        return RunStatus.FAILED
+        return fail("generalException", "The run failed because of an internal error.")
 
     statistics["snapshotId"] = snapshot_id
     statistics["progressPercent"] = 100

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from ..config import Settings
 from ..errors import AccessDenied, InvitationNotPending, NotFound
@@ -55,6 +55,17 @@ def _check_pending(invitation: Invitation, flow: Flow, now: datetime) -> None:
         raise InvitationNotPending(f"The invitation is {invitation.status}, not pending.")
 
 
+def _answerable(
+    session: Session, principal: Principal, flow_id: str, now: datetime
+) -> tuple[Flow, Invitation]:
+    """The flow and its invitation, which the caller (the invitee) may answer now."""
+    flow = load_flow(session, principal.tenant_id, flow_id)
+    _check_invitee(principal, flow)
+    invitation = _current(flow)
+    _check_pending(invitation, flow, now)
+    return flow, invitation
+
+
 def accept_invitation(
     store: Store,
     *,
@@ -82,10 +93,7 @@ def accept_invitation(
 
     now = utcnow()
     with store.writing() as session:
-        flow = load_flow(session, principal.tenant_id, flow_id)
-        _check_invitee(principal, flow)
-        invitation = _current(flow)
-        _check_pending(invitation, flow, now)
+        flow, invitation = _answerable(session, principal, flow_id, now)
         invitation.status = InvitationStatus.ACCEPTED.value
         invitation.responded_at = now
         invitation.destination_url = request.destination_url
@@ -110,10 +118,7 @@ def accept_invitation(
 def reject_invitation(store: Store, *, principal: Principal, flow_id: str) -> Invitation:
     now = utcnow()
     with store.writing() as session:
-        flow = load_flow(session, principal.tenant_id, flow_id)
-        _check_invitee(principal, flow)
-        invitation = _current(flow)
-        _check_pending(invitation, flow, now)
+        flow, invitation = _answerable(session, principal, flow_id, now)
         invitation.status = InvitationStatus.REJECTED.value
         invitation.responded_at = now
         apply_flow_state(flow, Transition.REJECTED, now)
