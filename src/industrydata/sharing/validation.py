@@ -36,6 +36,7 @@ FLOW_TYPES = frozenset(
 )
 RUN_TYPE = "#microsoft.graph.industryData.outgoingFlowRun"
 SHARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,89}")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(:00)?")
 _IGNORED_FLOW_PROPERTIES = frozenset({"id", "runs", "invitation"})
 _MISSING = object()
@@ -80,7 +81,9 @@ def _object(body: Any, what: str) -> dict[str, Any]:
 
 def _check_type(body: dict[str, Any], allowed: frozenset[str]) -> None:
     odata_type = body.get("@odata.type", _MISSING)
-    if odata_type is not _MISSING and odata_type not in allowed:
+    if odata_type is not _MISSING and (
+        not isinstance(odata_type, str) or odata_type not in allowed
+    ):
         raise InvalidProperty(
             f"'@odata.type' {odata_type!r} is not allowed here.", target="@odata.type"
         )
@@ -109,6 +112,8 @@ def _display_name(value: Any, name: str = "displayName") -> str:
     text = _string(value, name).strip()
     if not 1 <= len(text) <= 256:
         raise InvalidProperty(f"'{name}' must have 1 to 256 characters.", target=name)
+    if CONTROL_CHARACTERS.search(text):
+        raise InvalidProperty(f"'{name}' must not hold control characters.", target=name)
     return text
 
 
