@@ -20,7 +20,16 @@ run: $(STAMP)
 	$(BIN)/industrydata demo --data-dir $(DATA_DIR) --port $(PORT)
 	$(BIN)/industrydata serve --data-dir $(DATA_DIR) --port $(PORT)
 
-test: $(STAMP)
+# Azurite, the Azure Storage emulator the `azurite` tests run against (package.json pins it);
+# without npm those tests skip, saying why.
+NODE_STAMP := node_modules/.installed-stamp
+
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	else echo "npm not found: the Azurite tests will be skipped"; fi
+
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 clean:

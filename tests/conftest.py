@@ -3,16 +3,26 @@
 The ``store_url`` fixture runs every store-backed test on SQLite, and on PostgreSQL too when
 ``INDUSTRYDATA_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it when a server answers); each
 test session gets its own PostgreSQL database, dropped at the end.
+
+The ``azurite`` fixture starts the Azurite blob emulator that ``make test`` installs into
+``node_modules/`` (``package.json``), once per test process, on a free loopback port;
+``azure_container`` gives each test a fresh container in it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -21,6 +31,13 @@ from industrydata.store import create_store_engine, upgrade_to_head
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 POSTGRES_URL_ENV = "INDUSTRYDATA_TEST_POSTGRES_URL"
+AZURITE_BLOB = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "azurite-blob"
+# Azurite's development account: its name and key are public, fixed by the emulator.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+AZURITE_START_SECONDS = 30.0
 
 
 def _postgres_params() -> list:
@@ -96,3 +113,81 @@ def reference_dir() -> Path:
             f"reference data absent: expected {REFERENCE_DIR} (the project's shared/ folder)"
         )
     return REFERENCE_DIR
+
+
+@dataclass(frozen=True)
+class Azurite:
+    """A running Azurite blob service and how to reach its development account."""
+
+    origin: str  # http://127.0.0.1:PORT, for Settings.allowed_http_endpoints
+    blob_endpoint: str  # http://127.0.0.1:PORT/devstoreaccount1
+    account: str
+    account_key: str
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={self.account};"
+            f"AccountKey={self.account_key};BlobEndpoint={self.blob_endpoint};"
+        )
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """Azurite's blob service on a free loopback port, stopped at the end of the session."""
+    if shutil.which("node") is None:
+        pytest.skip("Azurite needs node, which is not on PATH")
+    if not AZURITE_BLOB.exists():
+        pytest.skip(f"Azurite is not installed: {AZURITE_BLOB} is missing (run `make test`)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    location = tmp_path_factory.mktemp("azurite")
+    log = (location / "azurite.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(AZURITE_BLOB),
+            *("--blobHost", "127.0.0.1", "--blobPort", str(port)),
+            *("--location", str(location)),
+            *("--skipApiVersionCheck", "--disableTelemetry", "--silent"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_port(process, port, location / "azurite.log")
+        origin = f"http://127.0.0.1:{port}"
+        yield Azurite(origin, f"{origin}/{AZURITE_ACCOUNT}", AZURITE_ACCOUNT, AZURITE_KEY)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_for_port(process: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + AZURITE_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"Azurite exited with {process.returncode}: {log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"Azurite did not listen on port {port} within {AZURITE_START_SECONDS} s")
+
+
+@pytest.fixture
+def azure_container(azurite: Azurite) -> Iterator[str]:
+    """A new, empty container in Azurite (a fresh name per test), deleted afterwards."""
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    name = f"test-{uuid.uuid4().hex[:20]}"
+    service.create_container(name)
+    try:
+        yield name
+    finally:
+        service.delete_container(name)

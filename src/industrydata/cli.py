@@ -227,6 +227,48 @@ def import_sds_csv(
     _print_report(report, report_file)
 
 
+@import_app.command("sds-lake")
+def import_sds_lake(
+    snapshot_folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A snapshot folder of an SDS lake export (roster/<yyyy-MM-ddTHH-mm-ss>)."
+        ),
+    ],
+    tenant: Tenant,
+    report_file: Annotated[
+        Optional[Path], typer.Option("--report", help="Write the problems as CSV.")
+    ] = None,
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Replace a tenant's roster with an SDS lake-export snapshot (ids and timestamps kept).
+
+    Example: industrydata import sds-lake ./lake/roster/2021-09-05T06-16-22 --tenant $TENANT
+    """
+    from .canonical.ingest.sds_lake import load_sds_lake
+    from .store import open_store, upgrade_to_head
+
+    settings = _settings(data_dir)
+    store = open_store(settings.effective_database_url)
+    try:
+        upgrade_to_head(store.write_engine)
+        report = load_sds_lake(
+            store.write_engine, snapshot_folder, tenant_id=_guid(tenant, "--tenant")
+        )
+    except LoadError as error:
+        for problem in error.problems:
+            errors.print(
+                f"{problem.file}:{problem.line or '-'}: {problem.column or ''} {problem.reason}"
+            )
+        if report_file is not None:
+            _write_problems(error.problems, report_file)
+        _fail(error)
+        return
+    finally:
+        store.dispose()
+    _print_report(report, report_file)
+
+
 @generate_app.command("sds-csv")
 def generate_sds_csv(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the files to.")],

@@ -1,13 +1,20 @@
 """Invitations: only the invitee answers, only while pending; accepting maps a destination,
-probes it, and starts the first run, which writes a snapshot (contract §3, §4 rows 10–13)."""
+probes it, and starts the first run, which writes a snapshot in the chosen format (contract §3,
+§4 rows 10–13)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
 from fastapi.testclient import TestClient
 
+from industrydata.canonical.generator import generate_sds_csv
+from industrydata.canonical.ingest import load_sds_csv
 from industrydata.config import Settings
 from industrydata.service import Service
 from tests.api.conftest import FLOWS, accept_body, wait_for_run
@@ -208,3 +215,45 @@ def test_delete_flow_removes_invitation_and_runs_but_keeps_delivered_data(
 
     assert client.get(f"{FLOWS}/{flow['id']}/invitation", headers=invitee).status_code == 404
     assert (settings.lake_dir / "export" / "roster" / "current.roster.manifest.cdm.json").is_file()
+
+
+@pytest.mark.parametrize("format", ["parquet", "delta"])
+def test_accept_with_format_runs_export_in_that_format(
+    client: TestClient,
+    service: Service,
+    settings: Settings,
+    tenant: TenantUsers,
+    flow: dict[str, Any],
+    invitee: dict[str, str],
+    tmp_path: Path,
+    format: str,
+) -> None:
+    generate_sds_csv(tmp_path / "drop", students=20, seed=4)
+    loaded = load_sds_csv(service.store.write_engine, tmp_path / "drop", tenant_id=tenant.tenant_id)
+
+    response = _accept(client, flow["id"], invitee, accept_body(settings, format=format))
+
+    assert response.status_code == 200
+    assert response.json()["destination"]["format"] == format
+    first = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"][0]
+    run = wait_for_run(client, flow["id"], first["id"], invitee)
+    assert run["status"] == "completed", run
+    statistics = run["statistics"]
+    assert statistics["format"] == format
+    person = next(table for table in statistics["tables"] if table["name"] == "Person")
+    assert person["rowsRead"] == person["rowsWritten"] == loaded.rows["Person"]
+    lake = settings.lake_dir / "export"
+    if format == "parquet":
+        (part,) = (lake / "roster" / statistics["snapshotId"] / "Person").iterdir()
+        assert pq.read_table(part).num_rows == loaded.rows["Person"]
+        return
+    assert statistics["snapshotId"] == "0"
+    assert DeltaTable(str(lake / "Person")).count() == loaded.rows["Person"]
+    again = client.post(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()
+    second = wait_for_run(client, flow["id"], again["id"], invitee)
+    assert second["status"] == "completed", second
+    assert second["statistics"]["snapshotId"] == "1"
+    assert second["statistics"]["rowsWritten"] == 0
+    assert all(
+        table["rowsRead"] == loaded.rows[table["name"]] for table in second["statistics"]["tables"]
+    )

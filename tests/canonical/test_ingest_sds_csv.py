@@ -8,18 +8,20 @@ never stored."""
 from __future__ import annotations
 
 import csv
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine
 
 from industrydata.canonical.ids import source_system_id, stable_id
-from industrydata.canonical.ingest import SOURCE_SYSTEM, load_sds_csv
-from industrydata.canonical.sql import TENANT_COLUMN, sql_table
+from industrydata.canonical.ingest import SOURCE_SYSTEM, FileProgress, load_sds_csv
 from industrydata.canonical.statistics import count_rows
-from industrydata.canonical.tables import CANONICAL_TABLES, table_by_name
+from industrydata.canonical.tables import CANONICAL_TABLES
 from industrydata.errors import LoadError
+
+from .ingest_support import dangling, problems_of, rows_of, whole_store, with_line, write_drop
 
 TENANT = "3f5e8d1a-0000-4000-8000-000000000001"
 OTHER_TENANT = "3f5e8d1a-0000-4000-8000-000000000002"
@@ -90,95 +92,12 @@ k1,t1,teacher
 }
 
 
-def _write_drop(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
-
-
-def _with_line(text: str, line: int, content: str | None) -> str:
-    """``text`` with physical line ``line`` replaced (appended past the end, removed if None)."""
-    lines = text.splitlines()
-    if line > len(lines):
-        lines.append(content or "")
-    elif content is None:
-        del lines[line - 1]
-    else:
-        lines[line - 1] = content
-    return "\n".join(lines) + "\n"
-
-
 def _rows(engine: Engine, table_name: str, tenant: str = TENANT) -> list[dict]:
-    table = table_by_name(table_name)
-    sql = sql_table(table)
-    query = (
-        select(*(sql.c[name] for name in table.column_names))
-        .where(sql.c[TENANT_COLUMN] == tenant)
-        .order_by(*(sql.c[name] for name in table.key))
-    )
-    with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
+    return rows_of(engine, table_name, tenant)
 
 
-def _store(engine: Engine) -> dict[str, list[tuple]]:
-    """Every row of every canonical table, of every tenant."""
-    with engine.connect() as connection:
-        return {
-            table.name: sorted(
-                tuple(map(str, row)) for row in connection.execute(select(sql_table(table)))
-            )
-            for table in CANONICAL_TABLES
-        }
-
-
-def _links() -> list[tuple[str, str, str, str]]:
-    """(table, column, target table, target column) of every reference a loaded row can hold."""
-    links = [
-        (table.name, ref.column, ref.to_table, ref.to_column)
-        for table in CANONICAL_TABLES
-        for ref in table.references
-    ]
-    for table in CANONICAL_TABLES:
-        for column in table.column_names:
-            if column.startswith("Ref") and column.endswith("Id") and table.name != "RefDefinition":
-                links.append((table.name, column, "RefDefinition", "Id"))
-            if column == "SourceSystemId":
-                links.append((table.name, column, "SourceSystem", "Id"))
-    return links
-
-
-def _dangling(engine: Engine, tenant: str = TENANT) -> list[str]:
-    """References that point at no row of the tenant ("" means no reference)."""
-    found = []
-    with engine.connect() as connection:
-        for table, column, to_table, to_column in _links():
-            source, target = sql_table(table).alias("source"), sql_table(to_table).alias("target")
-            value = source.c[column]
-            joined = source.outerjoin(
-                target,
-                and_(
-                    target.c[TENANT_COLUMN] == source.c[TENANT_COLUMN], target.c[to_column] == value
-                ),
-            )
-            query = (
-                select(func.count())
-                .select_from(joined)
-                .where(
-                    source.c[TENANT_COLUMN] == tenant,
-                    value.is_not(None),
-                    value != "",
-                    target.c[to_column].is_(None),
-                )
-            )
-            missing = connection.execute(query).scalar_one()
-            if missing:
-                found.append(f"{table}.{column}: {missing}")
-    return found
-
-
-def _problems(report_or_error) -> list[tuple]:
-    return [(p.severity, p.file, p.line, p.column, p.value) for p in report_or_error.problems]
+def _dangling(engine: Engine) -> list[str]:
+    return dangling(engine, TENANT)
 
 
 @pytest.fixture
@@ -393,15 +312,15 @@ def test_load_sds_csv_reload_changes_only_last_seen(engine: Engine, sample_dir: 
 def test_load_sds_csv_missing_record_kept_inactive_with_old_last_seen(
     engine: Engine, tmp_path: Path
 ) -> None:
-    load_sds_csv(engine, _write_drop(tmp_path / "one", BASE_DROP), tenant_id=TENANT, now=FIRST_LOAD)
+    load_sds_csv(engine, write_drop(tmp_path / "one", BASE_DROP), tenant_id=TENANT, now=FIRST_LOAD)
     without_u2 = BASE_DROP | {
-        "users.csv": _with_line(BASE_DROP["users.csv"], 3, None),
-        "roles.csv": _with_line(BASE_DROP["roles.csv"], 3, None),
-        "enrollments.csv": _with_line(BASE_DROP["enrollments.csv"], 3, None),
+        "users.csv": with_line(BASE_DROP["users.csv"], 3, None),
+        "roles.csv": with_line(BASE_DROP["roles.csv"], 3, None),
+        "enrollments.csv": with_line(BASE_DROP["enrollments.csv"], 3, None),
     }
 
     report = load_sds_csv(
-        engine, _write_drop(tmp_path / "two", without_u2), tenant_id=TENANT, now=SECOND_LOAD
+        engine, write_drop(tmp_path / "two", without_u2), tenant_id=TENANT, now=SECOND_LOAD
     )
 
     assert report.problems == []
@@ -425,12 +344,12 @@ def test_load_sds_csv_missing_record_kept_inactive_with_old_last_seen(
 
 
 def test_load_sds_csv_tenants_are_kept_apart(engine: Engine, tmp_path: Path) -> None:
-    folder = _write_drop(tmp_path / "drop", BASE_DROP)
+    folder = write_drop(tmp_path / "drop", BASE_DROP)
     load_sds_csv(engine, folder, tenant_id=TENANT, now=FIRST_LOAD)
     load_sds_csv(engine, folder, tenant_id=OTHER_TENANT, now=FIRST_LOAD)
-    fewer = _write_drop(
+    fewer = write_drop(
         tmp_path / "fewer",
-        BASE_DROP | {"enrollments.csv": _with_line(BASE_DROP["enrollments.csv"], 2, None)},
+        BASE_DROP | {"enrollments.csv": with_line(BASE_DROP["enrollments.csv"], 2, None)},
     )
 
     load_sds_csv(engine, fewer, tenant_id=OTHER_TENANT, now=SECOND_LOAD)
@@ -445,6 +364,14 @@ def test_load_sds_csv_tenants_are_kept_apart(engine: Engine, tmp_path: Path) -> 
 
 
 PLANTED = [
+    pytest.param(
+        "roles.csv",
+        3,
+        "u9,s1,student,y1,09,true,,",
+        [("error", "roles.csv", 3, "userSourcedId", "u9")],
+        {"PersonOrganizationRole": -1},
+        id="unknown-user-in-roles",
+    ),
     pytest.param(
         "roles.csv",
         3,
@@ -558,12 +485,12 @@ def test_load_sds_csv_planted_mistake_reported_and_record_handled(
     expected: list[tuple],
     changes: dict[str, int],
 ) -> None:
-    load_sds_csv(engine, _write_drop(tmp_path / "base", BASE_DROP), tenant_id=OTHER_TENANT)
-    planted = BASE_DROP | {file: _with_line(BASE_DROP[file], line, content)}
+    load_sds_csv(engine, write_drop(tmp_path / "base", BASE_DROP), tenant_id=OTHER_TENANT)
+    planted = BASE_DROP | {file: with_line(BASE_DROP[file], line, content)}
 
-    report = load_sds_csv(engine, _write_drop(tmp_path / "planted", planted), tenant_id=TENANT)
+    report = load_sds_csv(engine, write_drop(tmp_path / "planted", planted), tenant_id=TENANT)
 
-    assert _problems(report) == expected
+    assert problems_of(report) == expected
     assert (report.errors, report.warnings) == (
         sum(p[0] == "error" for p in expected),
         sum(p[0] == "warning" for p in expected),
@@ -579,9 +506,9 @@ def test_load_sds_csv_planted_mistake_reported_and_record_handled(
 def test_load_sds_csv_dropped_optional_reference_leaves_it_empty(
     engine: Engine, tmp_path: Path
 ) -> None:
-    planted = BASE_DROP | {"classes.csv": _with_line(BASE_DROP["classes.csv"], 2, "k1,s1,A,y9,c9")}
+    planted = BASE_DROP | {"classes.csv": with_line(BASE_DROP["classes.csv"], 2, "k1,s1,A,y9,c9")}
 
-    report = load_sds_csv(engine, _write_drop(tmp_path, planted), tenant_id=TENANT)
+    report = load_sds_csv(engine, write_drop(tmp_path, planted), tenant_id=TENANT)
 
     assert [(p.column, p.value) for p in report.problems] == [
         ("sessionSourcedIds", "y9"),
@@ -627,10 +554,10 @@ def test_load_sds_csv_dropped_optional_reference_leaves_it_empty(
 def test_load_sds_csv_structural_problem_raises_and_changes_nothing(
     engine: Engine, tmp_path: Path, files: dict[str, str | None], expected: list[tuple]
 ) -> None:
-    good = _write_drop(tmp_path / "good", BASE_DROP)
+    good = write_drop(tmp_path / "good", BASE_DROP)
     load_sds_csv(engine, good, tenant_id=TENANT, now=FIRST_LOAD)
-    before = _store(engine)
-    broken = _write_drop(
+    before = whole_store(engine)
+    broken = write_drop(
         tmp_path / "broken",
         {name: text for name, text in (BASE_DROP | files).items() if text is not None},
     )
@@ -638,14 +565,14 @@ def test_load_sds_csv_structural_problem_raises_and_changes_nothing(
     with pytest.raises(LoadError) as raised:
         load_sds_csv(engine, broken, tenant_id=TENANT, now=SECOND_LOAD)
 
-    assert _problems(raised.value) == expected
-    assert _store(engine) == before
+    assert problems_of(raised.value) == expected
+    assert whole_store(engine) == before
 
 
 def test_load_sds_csv_unreadable_late_file_rolls_back_everything(
     engine: Engine, tmp_path: Path
 ) -> None:
-    folder = _write_drop(tmp_path, BASE_DROP)
+    folder = write_drop(tmp_path, BASE_DROP)
     (folder / "enrollments.csv").write_bytes(b"classSourcedId,userSourcedId,role\nk1,u1,\xff\n")
 
     with pytest.raises(LoadError) as raised:
@@ -661,10 +588,10 @@ def test_load_sds_csv_bom_crlf_and_quoted_fields(engine: Engine, tmp_path: Path)
     drop = BASE_DROP | {
         "academicSessions.csv": BASE_DROP["academicSessions.csv"]
         + "y2,Term 1,term,2025,2024-08-26,2024-12-20\n",
-        "users.csv": _with_line(
+        "users.csv": with_line(
             BASE_DROP["users.csv"], 2, 'u1,ann@x.example,"Ann, Marie","O""Lee",Secret-1,,,,'
         ),
-        "classes.csv": _with_line(BASE_DROP["classes.csv"], 2, 'k1,s1,"Algebra, A","y1, y2",c1'),
+        "classes.csv": with_line(BASE_DROP["classes.csv"], 2, 'k1,s1,"Algebra, A","y1, y2",c1'),
     }
     folder = tmp_path / "drop"
     folder.mkdir()
@@ -685,14 +612,14 @@ def test_load_sds_csv_bom_crlf_and_quoted_fields(engine: Engine, tmp_path: Path)
 
 
 def test_load_sds_csv_line_numbers_are_physical_lines(engine: Engine, tmp_path: Path) -> None:
-    users = _with_line(BASE_DROP["users.csv"], 2, 'u1,,"Ann\nMarie",Lee,Secret-1,,,,')
-    users = _with_line(users, 5, "t1,,Tia,Fox,Secret-3,,,,")  # u1 spans lines 2-3, u2 is line 4
+    users = with_line(BASE_DROP["users.csv"], 2, 'u1,,"Ann\nMarie",Lee,Secret-1,,,,')
+    users = with_line(users, 5, "t1,,Tia,Fox,Secret-3,,,,")  # u1 spans lines 2-3, u2 is line 4
 
     report = load_sds_csv(
-        engine, _write_drop(tmp_path, BASE_DROP | {"users.csv": users}), tenant_id=TENANT
+        engine, write_drop(tmp_path, BASE_DROP | {"users.csv": users}), tenant_id=TENANT
     )
 
-    problems = [p for p in _problems(report) if p[1] == "users.csv"]
+    problems = [p for p in problems_of(report) if p[1] == "users.csv"]
     assert problems == [
         ("error", "users.csv", 2, "username", ""),
         ("error", "users.csv", 5, "username", ""),
@@ -701,11 +628,11 @@ def test_load_sds_csv_line_numbers_are_physical_lines(engine: Engine, tmp_path: 
 
 def test_load_sds_csv_enum_values_match_case_insensitively(engine: Engine, tmp_path: Path) -> None:
     drop = BASE_DROP | {
-        "roles.csv": _with_line(BASE_DROP["roles.csv"], 2, "u1,s1,STUDENT,y1,9,TRUE,20240826,"),
-        "enrollments.csv": _with_line(BASE_DROP["enrollments.csv"], 2, "k1,u1,Student"),
+        "roles.csv": with_line(BASE_DROP["roles.csv"], 2, "u1,s1,STUDENT,y1,9,TRUE,20240826,"),
+        "enrollments.csv": with_line(BASE_DROP["enrollments.csv"], 2, "k1,u1,Student"),
     }
 
-    report = load_sds_csv(engine, _write_drop(tmp_path, drop), tenant_id=TENANT)
+    report = load_sds_csv(engine, write_drop(tmp_path, drop), tenant_id=TENANT)
 
     assert report.problems == []
     role = next(
@@ -723,32 +650,29 @@ def test_load_sds_csv_enum_values_match_case_insensitively(engine: Engine, tmp_p
 
 
 def test_load_sds_csv_never_stores_the_password(engine: Engine, tmp_path: Path) -> None:
-    report = load_sds_csv(engine, _write_drop(tmp_path, BASE_DROP), tenant_id=TENANT)
+    report = load_sds_csv(engine, write_drop(tmp_path, BASE_DROP), tenant_id=TENANT)
 
     assert report.problems == []
-    stored = _store(engine)
+    stored = whole_store(engine)
     assert not any("Secret" in value for rows in stored.values() for row in rows for value in row)
 
 
 def test_load_sds_csv_reports_progress_per_file(engine: Engine, tmp_path: Path) -> None:
-    calls: list[tuple[str, int]] = []
+    calls: list[FileProgress] = []
+    folder = write_drop(tmp_path, BASE_DROP)
 
-    load_sds_csv(
-        engine,
-        _write_drop(tmp_path, BASE_DROP),
-        tenant_id=TENANT,
-        progress=lambda file, records: calls.append((file, records)),
-    )
+    load_sds_csv(engine, folder, tenant_id=TENANT, progress=calls.append)
 
-    assert calls == [
-        ("academicSessions.csv", 1),
-        ("orgs.csv", 2),
-        ("users.csv", 3),
-        ("courses.csv", 1),
-        ("classes.csv", 1),
-        ("roles.csv", 3),
-        ("enrollments.csv", 3),
+    assert [(p.file, p.records, p.done) for p in calls] == [
+        ("academicSessions.csv", 1, True),
+        ("orgs.csv", 2, True),
+        ("users.csv", 3, True),
+        ("courses.csv", 1, True),
+        ("classes.csv", 1, True),
+        ("roles.csv", 3, True),
+        ("enrollments.csv", 3, True),
     ]
+    assert all(p.bytes_read == p.bytes_total == (folder / p.file).stat().st_size for p in calls)
 
 
 def test_load_sds_csv_time_is_stored_as_naive_utc_milliseconds(
@@ -756,8 +680,105 @@ def test_load_sds_csv_time_is_stored_as_naive_utc_milliseconds(
 ) -> None:
     aware = datetime(2021, 9, 5, 8, 16, 22, 123456, tzinfo=timezone.utc).astimezone()
 
-    load_sds_csv(engine, _write_drop(tmp_path, BASE_DROP), tenant_id=TENANT, now=aware)
+    load_sds_csv(engine, write_drop(tmp_path, BASE_DROP), tenant_id=TENANT, now=aware)
 
     assert {row["FirstSeenDateTime"] for row in _rows(engine, "Person")} == {
         datetime(2021, 9, 5, 8, 16, 22, 123000)
     }
+
+
+def test_load_sds_csv_user_number_and_class_code_are_kept(engine: Engine, tmp_path: Path) -> None:
+    drop = BASE_DROP | {
+        "users.csv": "sourcedId,username,userNumber\nu1,ann@x.example,S-0001\n"
+        "u2,bob@x.example,\nt1,tia@x.example,T-01\n",
+        "classes.csv": "sourcedId,orgSourcedId,title,sessionSourcedIds,courseSourcedId,code\n"
+        "k1,s1,Algebra A,y1,c1,ALG-A\n",
+    }
+
+    report = load_sds_csv(engine, write_drop(tmp_path, drop), tenant_id=TENANT)
+
+    assert report.problems == []
+    numbers = {
+        (row["PersonId"], row["Identifier"])
+        for row in _rows(engine, "PersonIdentifier")
+        if row["RefIdentifierTypeId"] == "200"  # studentOrTeacherNumberOrId
+    }
+    person = {key: stable_id(TENANT, SOURCE_SYSTEM, "Person", key) for key in ("u1", "t1")}
+    assert numbers == {(person["u1"], "S-0001"), (person["t1"], "T-01")}
+    assert [row["Code"] for row in _rows(engine, "Section")] == ["ALG-A"]
+
+
+def test_load_sds_csv_identifier_gone_from_a_present_user_is_no_longer_present(
+    engine: Engine, tmp_path: Path
+) -> None:
+    with_match = BASE_DROP | {
+        "users.csv": with_line(BASE_DROP["users.csv"], 2, "u1,ann@x.example,Ann,Lee,,ann.lee,,,")
+    }
+    load_sds_csv(engine, write_drop(tmp_path / "one", with_match), tenant_id=TENANT)
+
+    load_sds_csv(engine, write_drop(tmp_path / "two", BASE_DROP), tenant_id=TENANT)
+
+    ann = stable_id(TENANT, SOURCE_SYSTEM, "Person", "u1")
+    assert {
+        (row["RefIdentifierTypeId"], row["IsPresentInSource"])
+        for row in _rows(engine, "PersonIdentifier")
+        if row["PersonId"] == ann
+    } == {("203", True), ("198", True), ("257", True), ("201", True), ("197", True), ("204", False)}
+
+
+def test_load_sds_csv_zip_archive_loads_as_the_folder(engine: Engine, tmp_path: Path) -> None:
+    folder = write_drop(tmp_path / "drop", BASE_DROP)
+    load_sds_csv(engine, folder, tenant_id=TENANT, now=FIRST_LOAD)
+    from_folder = whole_store(engine)
+    archive = tmp_path / "drop.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in folder.iterdir():
+            zipped.write(path, path.name)
+
+    report = load_sds_csv(engine, archive, tenant_id=TENANT, now=FIRST_LOAD)
+
+    assert report.problems == [] and sum(report.rows.values()) > 0
+    assert whole_store(engine) == from_folder
+
+
+def test_load_sds_csv_read_in_a_child_process_writes_the_same_rows(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Large uploads are read in a child process; the rows, report and progress are the same."""
+    folder = write_drop(
+        tmp_path, BASE_DROP | {"users.csv": with_line(BASE_DROP["users.csv"], 3, "u2,")}
+    )
+    in_process: list[FileProgress] = []
+    in_child: list[FileProgress] = []
+    first = load_sds_csv(
+        engine, folder, tenant_id=OTHER_TENANT, now=FIRST_LOAD, progress=in_process.append
+    )
+
+    second = load_sds_csv(
+        engine, folder, tenant_id=TENANT, now=FIRST_LOAD, progress=in_child.append, parallel=True
+    )
+
+    assert (second.rows, second.records, problems_of(second)) == (
+        first.rows,
+        first.records,
+        problems_of(first),
+    )
+    assert problems_of(second)[0] == ("error", "users.csv", 3, None, None)
+    assert in_child == in_process
+    assert count_rows(engine, TENANT) == count_rows(engine, OTHER_TENANT)
+    assert _dangling(engine) == []
+
+
+def test_load_sds_csv_structural_problem_found_in_a_child_process_changes_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    folder = write_drop(tmp_path, BASE_DROP)
+    load_sds_csv(engine, folder, tenant_id=TENANT, now=FIRST_LOAD)
+    before = whole_store(engine)
+    (folder / "enrollments.csv").write_bytes(b"classSourcedId,userSourcedId,role\nk1,u1,\xff\n")
+
+    with pytest.raises(LoadError) as raised:
+        load_sds_csv(engine, folder, tenant_id=TENANT, now=SECOND_LOAD, parallel=True)
+
+    assert problems_of(raised.value) == [("error", "enrollments.csv", 2, None, None)]
+    assert whole_store(engine) == before

@@ -1,6 +1,8 @@
 """Reading the store yields the tenant's rows of one table as Arrow batches in the table's
-schema, in natural-key order, streamed in bounded batches, on SQLite and PostgreSQL alike;
-one reader sees one consistent state of the store."""
+schema, streamed in bounded batches, on SQLite and PostgreSQL alike, in an order two reads of
+unchanged data share (natural-key order, except that SQLite reads a table holding the tenant
+alone in storage order, which updates do not change); one reader sees one consistent state
+of the store."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, update
 
 from industrydata.canonical.arrow import arrow_schema
 from industrydata.canonical.reader import open_store_reader, read_table
@@ -94,15 +96,33 @@ def test_read_table_quoting_tenant_id_is_safe(engine: Engine, store_url: str) ->
     assert _rows(read_table(store_url, table, "o")) == []
 
 
-def test_read_table_orders_by_natural_key(engine: Engine, store_url: str) -> None:
+def test_read_table_shared_table_orders_by_natural_key(engine: Engine, store_url: str) -> None:
     table = table_by_name("AadGroupMembership")
     keys = [("g2", "u1"), ("g1", "u2"), ("g1", "u1"), ("g3", "u0")]
     _insert(engine, table, [{"GroupObjectId": g, "UserObjectId": u} for g, u in keys])
+    _insert(engine, table, [{"GroupObjectId": "g0", "UserObjectId": "u0"}], tenant=OTHER_TENANT)
 
     rows = _rows(read_table(store_url, table, TENANT))
 
     assert [(row["GroupObjectId"], row["UserObjectId"]) for row in rows] == sorted(keys)
     assert list(rows[0]) == table.column_names
+
+
+def test_read_table_one_tenant_table_keeps_its_order_across_updates(
+    engine: Engine, store_url: str
+) -> None:
+    table = table_by_name("Person")
+    _insert(engine, table, [{"Id": key, "Surname": "x"} for key in ("p3", "p1", "p4", "p2")])
+    first = [row["Id"] for row in _rows(read_table(store_url, table, TENANT))]
+    person = sql_table(table)
+    with engine.begin() as connection:
+        connection.execute(update(person).where(person.c.Id == "p1").values(Surname="changed"))
+
+    again = _rows(read_table(store_url, table, TENANT))
+
+    assert sorted(first) == ["p1", "p2", "p3", "p4"]
+    assert [row["Id"] for row in again] == first
+    assert {row["Id"]: row["Surname"] for row in again}["p1"] == "changed"
 
 
 def test_read_table_leading_nulls_keep_column_types(engine: Engine, store_url: str) -> None:
@@ -181,3 +201,30 @@ def test_open_store_reader_sees_one_state_across_tables(engine: Engine, store_ur
     assert late_sources == []
     assert [row["Id"] for row in late_people] == ["p1"]
     assert len(_rows(read_table(store_url, source, TENANT))) == 1
+
+
+def test_read_table_stopped_early_leaves_the_reader_usable(engine: Engine, store_url: str) -> None:
+    person, source = table_by_name("Person"), table_by_name("SourceSystem")
+    _insert(engine, person, [{"Id": f"p{n:03d}"} for n in range(100)])
+    _insert(engine, source, [{"Id": "s1", "Name": "a"}])
+
+    with open_store_reader(store_url) as reader:
+        batches = reader.read_table(person, TENANT, batch_rows=10)
+        first = next(batches)
+        batches.close()
+        sources = _rows(reader.read_table(source, TENANT))
+
+    assert 0 < first.num_rows <= 10
+    assert [row["Id"] for row in sources] == ["s1"]
+
+
+def test_open_store_reader_closing_stops_unfinished_reads(engine: Engine, store_url: str) -> None:
+    person = table_by_name("Person")
+    _insert(engine, person, [{"Id": f"p{n:03d}"} for n in range(100)])
+
+    with open_store_reader(store_url) as reader:
+        unfinished = reader.read_table(person, TENANT, batch_rows=10)
+        next(unfinished)
+
+    with pytest.raises(RuntimeError, match="closed before the table was read"):
+        next(unfinished)

@@ -102,7 +102,7 @@ def test_write_sds_csv_writes_int32_and_several_batches_in_order() -> None:
     )
 
     assert _part(destination, "RefDefinition") == b"1,Home,,,,,10\n2,Work,,,,,-20\n3,,,,,,\n"
-    assert result.tables == (TableResult("RefDefinition", 3, 1, 37),)
+    assert result.tables == (TableResult("RefDefinition", 3, 3, 1, 37),)
 
 
 def test_write_sds_csv_converts_driver_types_at_the_boundary() -> None:

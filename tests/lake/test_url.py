@@ -167,26 +167,74 @@ def test_open_destination_symlinked_root_is_allowed(tmp_path: Path) -> None:
     assert destination.root == (real / "x").resolve()
 
 
-@pytest.mark.parametrize("format", ["delta", "parquet"])
-def test_open_destination_unimplemented_format_raises(tmp_path: Path, format: str) -> None:
-    with pytest.raises(InvalidDestination, match="not available yet"):
-        _open(f"file://{tmp_path}", [tmp_path], format=format)
+@pytest.mark.parametrize("format", ["sdsCsv", "delta", "parquet"])
+def test_open_destination_every_format_opens_locally(tmp_path: Path, format: str) -> None:
+    destination = _open(f"file://{tmp_path}/lake", [tmp_path], format=format)
+
+    assert destination.delta_location() == (str(tmp_path / "lake"), {})
 
 
 @pytest.mark.parametrize(
-    ("url", "credential"),
+    ("url", "credential", "container_url"),
     [
-        ("abfss://roster@contosolake.dfs.core.windows.net/x", {"accountKey": SECRET}),
-        ("az://roster/x", {"connectionString": AZURITE}),
+        (
+            "abfss://roster@contosolake.dfs.core.windows.net/x",
+            {"accountKey": SECRET},
+            "https://contosolake.blob.core.windows.net/roster",
+        ),
+        (
+            "az://roster/x",
+            {"connectionString": AZURITE},
+            "http://127.0.0.1:10000/devstoreaccount1/roster",
+        ),
+        (
+            "az://roster/x",
+            {"connectionString": "UseDevelopmentStorage=true"},
+            "http://127.0.0.1:10000/devstoreaccount1/roster",
+        ),
+        (
+            "az://roster/x",
+            {
+                "connectionString": "defaultendpointsprotocol=http;accountname=contosolake;"
+                f"accountkey={SECRET};endpointsuffix=core.usgovcloudapi.net"
+            },
+            "http://contosolake.blob.core.usgovcloudapi.net/roster",
+        ),
+        (
+            "az://roster/x",
+            {
+                "connectionString": f"DefaultEndpointsProtocol=http;AccountName=contosolake;AccountKey={SECRET}"
+            },
+            "https://contosolake.blob.core.windows.net/roster",
+        ),
+        (
+            "az://roster/x",
+            {
+                "connectionString": "BlobEndpoint=https://contosolake.blob.core.windows.net/;"
+                f"SharedAccessSignature=sv=2024&sig={SECRET}"
+            },
+            "https://contosolake.blob.core.windows.net/roster",
+        ),
     ],
 )
-def test_open_destination_azure_is_not_available_yet(url: str, credential: dict) -> None:
-    with pytest.raises(InvalidDestination, match="Azure destinations are not available yet"):
-        open_destination(
-            parse_destination(url, credential=credential),
-            allowed_local_roots=[],
-            allowed_http_endpoints=["http://127.0.0.1:10000"],
-        )
+def test_open_destination_azure_uses_the_endpoint_it_checked(
+    url: str, credential: dict, container_url: str
+) -> None:
+    """The Azure SDK reads a connection string again; it must reach the endpoint checked."""
+    spec = parse_destination(url, credential=credential)
+
+    destination = open_destination(
+        spec, allowed_local_roots=[], allowed_http_endpoints=[_origin(container_url)]
+    )
+
+    assert spec.blob_endpoint == container_url.rsplit("/", 1)[0]
+    assert destination.url == container_url
+    assert destination.prefix == "x"
+    assert SECRET not in repr(destination)
+
+
+def _origin(url: str) -> str:
+    return "/".join(url.split("/")[:3])
 
 
 def test_open_destination_plain_http_endpoint_not_allowed_raises() -> None:

@@ -29,6 +29,7 @@ from industrydata.lake import LocalDestination, MemoryDestination, TableResult
 from industrydata.runs.export import export_snapshot
 
 TENANT = "9f1c7c2e-5b8e-4a0e-9d59-5f1ad1c3a001"
+RUN = "0b6f3c1a-2d4e-4f5a-8b9c-7d6e5f4a3b2c"
 REFERENCE_SNAPSHOT = "2021-09-05T06-16-22"
 REFERENCE_TIME = datetime(2021, 9, 5, 6, 16, 22)
 
@@ -82,7 +83,12 @@ def test_export_snapshot_reproduces_reference_export(
     root = tmp_path / "lake"
 
     result = export_snapshot(
-        store_url, TENANT, LocalDestination(root), format="sdsCsv", snapshot_time=REFERENCE_TIME
+        store_url,
+        TENANT,
+        LocalDestination(root),
+        format="sdsCsv",
+        run_id=RUN,
+        snapshot_time=REFERENCE_TIME,
     )
 
     assert result.snapshot_id == REFERENCE_SNAPSHOT
@@ -118,6 +124,7 @@ def test_export_snapshot_exports_only_the_tenant_and_reports_progress(
         TENANT,
         destination,
         format="sdsCsv",
+        run_id=RUN,
         snapshot_time=REFERENCE_TIME,
         on_progress=lambda *call: progress.append(call),
     )
@@ -135,7 +142,12 @@ def test_export_snapshot_same_second_moves_to_the_next(store_url: str) -> None:
 
     ids = [
         export_snapshot(
-            store_url, TENANT, destination, format="sdsCsv", snapshot_time=REFERENCE_TIME
+            store_url,
+            TENANT,
+            destination,
+            format="sdsCsv",
+            run_id=RUN,
+            snapshot_time=REFERENCE_TIME,
         ).snapshot_id
         for _ in range(2)
     ]
@@ -154,7 +166,12 @@ def test_export_snapshot_unchanged_store_gives_identical_files(
     destination = MemoryDestination()
     snapshots = [
         export_snapshot(
-            store_url, TENANT, destination, format="sdsCsv", snapshot_time=REFERENCE_TIME
+            store_url,
+            TENANT,
+            destination,
+            format="sdsCsv",
+            run_id=RUN,
+            snapshot_time=REFERENCE_TIME,
         ).snapshot_id
         for _ in range(2)
     ]
@@ -167,12 +184,19 @@ def test_export_snapshot_unchanged_store_gives_identical_files(
     assert first.count(b"\n") == 300
 
 
-@pytest.mark.parametrize("format", ["delta", "parquet", "csv"])
-def test_export_snapshot_unavailable_format_raises(store_url: str, format: str) -> None:
+@pytest.mark.parametrize("format", ["csv", "Delta", ""])
+def test_export_snapshot_unknown_format_raises(store_url: str, format: str) -> None:
     destination = MemoryDestination()
 
     with pytest.raises(InvalidDestination):
-        export_snapshot(store_url, TENANT, destination, format=format, snapshot_time=REFERENCE_TIME)
+        export_snapshot(
+            store_url,
+            TENANT,
+            destination,
+            format=format,
+            run_id=RUN,
+            snapshot_time=REFERENCE_TIME,
+        )
 
     assert destination.list() == []
 
@@ -197,7 +221,12 @@ def test_export_snapshot_failing_mid_table_publishes_nothing(
 
     with pytest.raises(ExportError, match="No space left on device"):
         export_snapshot(
-            store_url, TENANT, destination, format="sdsCsv", snapshot_time=REFERENCE_TIME
+            store_url,
+            TENANT,
+            destination,
+            format="sdsCsv",
+            run_id=RUN,
+            snapshot_time=REFERENCE_TIME,
         )
 
     assert destination.list() == []
@@ -219,6 +248,7 @@ def test_export_snapshot_cancelled_by_progress_publishes_nothing(store_url: str)
             TENANT,
             destination,
             format="sdsCsv",
+            run_id=RUN,
             snapshot_time=REFERENCE_TIME,
             on_progress=cancel_at_third_table,
         )

@@ -31,6 +31,7 @@ def _job(store_url: str, root: Path, folder: str = "lake", **overrides: object) 
     values: dict = {
         "store_url": store_url,
         "tenant_id": TENANT,
+        "run_id": "5d0c1f4e-8a2b-4c3d-9e1f-0a1b2c3d4e5f",
         "destination_url": (root / folder).as_uri(),
         "format": "sdsCsv",
         "credential": None,

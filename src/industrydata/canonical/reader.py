@@ -1,19 +1,31 @@
 """Read canonical tables from the store as Arrow record batches, through ADBC.
 
-Batches stream from the database (memory stays flat whatever the table size), arrive in
-``arrow_schema(table)`` and in natural-key order, so two reads of unchanged data give the
-same rows in the same order. ``open_store_reader`` reads many tables inside one read
-transaction, which is what makes an exported snapshot consistent across tables.
+Batches stream from the database (memory stays flat whatever the table size) and arrive in
+``arrow_schema(table)``, in an order that two reads of unchanged data share: natural-key
+order, except for a SQLite table that holds the tenant's rows alone, which is read in its
+storage order. SQLite keeps a table's rows in rowid order and its primary key in a separate
+index, so walking the key costs one index lookup per row: five times the plain scan's time
+(measured: 29 s against 5.3 s for 10 million rows). Rows keep their rowid when a load
+updates them, so unchanged data still reads in the same order. ``open_store_reader`` reads
+many tables inside one read transaction, which is what makes an exported snapshot
+consistent across tables.
+
+A thread reads (and converts) the next batches while the caller writes the current one: the
+driver and Arrow release the GIL, so reading and writing share two cores instead of taking
+turns on one, and at most ``_READ_AHEAD_BATCHES`` batches wait in between. The caller's
+thread never touches the connection while such a thread reads from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager
+from queue import Empty, Full, Queue
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Integer, Text, literal, select, union_all
+from sqlalchemy import Integer, Text, func, literal, select, union_all
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.selectable import CompoundSelect
@@ -25,6 +37,8 @@ from .tables import CanonicalTable, ColumnType
 __all__ = ["StoreReader", "open_store_reader", "read_table"]
 
 DEFAULT_BATCH_ROWS = 65536
+_READ_AHEAD_BATCHES = 2
+_HANDOVER_POLL_SECONDS = 0.1
 
 # The ADBC SQLite driver fixes each column's Arrow type from the first batch it reads; a
 # column that is NULL throughout that batch becomes int64 and later text fails with a type
@@ -48,18 +62,41 @@ class StoreReader:
         self._connection = connection
         self._dialect: Dialect = url.get_dialect()()
         self._sqlite = url.get_backend_name() == "sqlite"
+        self._reading: set[_ReadAhead] = set()
 
     def read_table(
         self, table: CanonicalTable, tenant_id: str, *, batch_rows: int = DEFAULT_BATCH_ROWS
     ) -> Iterator[pa.RecordBatch]:
-        """The tenant's rows of ``table``, ordered by natural key, in batches of at most
-        ``batch_rows`` rows (empty batches are never yielded)."""
+        """The tenant's rows of ``table`` in batches of at most ``batch_rows`` rows (empty
+        batches are never yielded), in natural-key order unless the table is a SQLite table
+        holding this tenant alone (see the module docstring)."""
         if batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
         if not tenant_id:
             raise ValueError("tenant_id must not be empty")
-        query = _sentinel_query(table, tenant_id) if self._sqlite else _query(table, tenant_id)
-        sql = str(query.compile(dialect=self._dialect, compile_kwargs={"literal_binds": True}))
+        if self._sqlite:
+            # Checked in the read transaction the rows are read in: still true for them.
+            scan = self._holds_only(table, tenant_id)
+            query: Select | CompoundSelect = _sentinel_query(table, tenant_id, ordered=not scan)
+        else:
+            query = _query(table, tenant_id)
+        ahead = _ReadAhead(self._batches(self._compile(query), table, batch_rows))
+        self._reading.add(ahead)
+        try:
+            yield from ahead
+        finally:
+            self._reading.discard(ahead)
+
+    def close(self) -> None:
+        """Stop the reads still running (their callers stopped without closing them)."""
+        for ahead in list(self._reading):
+            ahead.stop()
+
+    def _batches(
+        self, sql: str, table: CanonicalTable, batch_rows: int
+    ) -> Generator[pa.RecordBatch, None, None]:
+        """The driver's batches without the sentinel row, cut to ``batch_rows`` and
+        converted to the table's schema (in the reading thread, off the writer's core)."""
         cursor = self._connection.cursor()
         try:
             if self._sqlite:
@@ -70,11 +107,97 @@ class StoreReader:
             first = self._sqlite
             for batch in cursor.fetch_record_batch():
                 if first:
+                    if batch.column(TENANT_COLUMN)[0].as_py() != "":
+                        raise RuntimeError("SQLite did not return the typed sentinel row first")
                     batch, first = batch.slice(1), False
                 for offset in range(0, batch.num_rows, batch_rows):
                     yield conform_batch(batch.slice(offset, batch_rows), table)
         finally:
             cursor.close()
+
+    def _holds_only(self, table: CanonicalTable, tenant_id: str) -> bool:
+        """Whether every row of the SQLite table is the tenant's: two lookups at the ends of
+        the primary-key index, whose first column is the tenant."""
+        tenant = sql_table(table).c[TENANT_COLUMN]
+        ends = select(
+            select(func.min(tenant)).scalar_subquery(), select(func.max(tenant)).scalar_subquery()
+        )
+        with closing(self._connection.cursor()) as cursor:
+            cursor.execute(self._compile(ends))
+            return cursor.fetchone() == (tenant_id, tenant_id)
+
+    def _compile(self, query: Select | CompoundSelect) -> str:
+        return str(query.compile(dialect=self._dialect, compile_kwargs={"literal_binds": True}))
+
+
+class _Failed:
+    """What the reading thread hands over when reading raised."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+class _ReadAhead:
+    """Batches produced by a thread of their own, up to ``_READ_AHEAD_BATCHES`` ahead.
+
+    ``stop`` (when the caller stops early, or when the reader closes) lets the thread finish
+    the batch it is reading, then closes the batches' generator, so the cursor is closed
+    before the connection reads anything else or closes.
+    """
+
+    def __init__(self, batches: Generator[pa.RecordBatch, None, None]) -> None:
+        self._batches = batches
+        self._handover: Queue[Any] = Queue(maxsize=_READ_AHEAD_BATCHES)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._produce, name="industrydata-store-read", daemon=True
+        )
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        self._thread.start()
+        try:
+            while (item := self._next()) is not _END:
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield item
+        finally:
+            self.stop()
+
+    def _next(self) -> Any:
+        while not self._stopped.is_set():
+            try:
+                return self._handover.get(timeout=_HANDOVER_POLL_SECONDS)
+            except Empty:
+                continue
+        raise RuntimeError("the store reader was closed before the table was read to its end")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.ident is not None:
+            self._thread.join()
+        self._batches.close()
+
+    def _produce(self) -> None:
+        try:
+            for batch in self._batches:
+                if not self._hand_over(batch):
+                    return
+        except BaseException as error:
+            self._hand_over(_Failed(error))
+        else:
+            self._hand_over(_END)
+
+    def _hand_over(self, item: Any) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._handover.put(item, timeout=_HANDOVER_POLL_SECONDS)
+                return True
+            except Full:
+                continue
+        return False
 
 
 @contextmanager
@@ -98,12 +221,14 @@ def open_store_reader(store_url: str) -> Iterator[StoreReader]:
         connection = postgresql_dbapi.connect(libpq_url)
     else:
         raise ValueError(f"unsupported store backend: {backend}")
+    reader = StoreReader(connection, url)
     try:
         if backend == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield StoreReader(connection, url)
+        yield reader
     finally:
+        reader.close()
         # Closing ends the read-only transaction; nothing was written, nothing to commit.
         connection.close()
 
@@ -129,14 +254,18 @@ def _query(table: CanonicalTable, tenant_id: str) -> Select:
     )
 
 
-def _sentinel_query(table: CanonicalTable, tenant_id: str) -> CompoundSelect:
+def _sentinel_query(table: CanonicalTable, tenant_id: str, *, ordered: bool) -> CompoundSelect:
+    """The typed sentinel row, then the tenant's rows: in key order (the sentinel's empty
+    TenantId sorts first), or, for a table holding the tenant alone, all rows in storage
+    order by a plain scan (SQLite runs the parts of a UNION ALL in turn, so the sentinel
+    still comes first; ``read_table`` checks it)."""
     sql = sql_table(table)
     sentinel = select(
         _SENTINEL_TENANT.label(TENANT_COLUMN),
         *(_SENTINEL_VALUES[column.type].label(column.name) for column in table.columns),
     )
-    rows = select(sql.c[TENANT_COLUMN], *(sql.c[name] for name in table.column_names)).where(
-        sql.c[TENANT_COLUMN] == tenant_id
-    )
-    query = union_all(sentinel, rows)
+    rows = select(sql.c[TENANT_COLUMN], *(sql.c[name] for name in table.column_names))
+    if not ordered:
+        return union_all(sentinel, rows)
+    query = union_all(sentinel, rows.where(sql.c[TENANT_COLUMN] == tenant_id))
     return query.order_by(*(query.selected_columns[name] for name in (TENANT_COLUMN, *table.key)))

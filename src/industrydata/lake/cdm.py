@@ -2,20 +2,27 @@
 
 Key order, ``local:/`` corpus paths, partition patterns and formatting (two-space indent,
 no trailing newline) follow the reference SDS export, so the schema document comes out
-byte-identical to Microsoft's ``roster.v0.3.2.cdm.json``.
+byte-identical to Microsoft's ``roster.v0.3.2.cdm.json``. The ``parquet`` format uses the same
+documents; only its partition patterns differ (``PARQUET_PARTITIONS``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ..canonical.tables import CANONICAL_TABLES, CanonicalTable
 from . import layout
 
 __all__ = [
+    "CSV_PARTITIONS",
+    "PARQUET_PARTITIONS",
+    "PartitionFormat",
     "current_roster_manifest",
+    "named_snapshot",
     "render",
     "root_manifest",
     "schema_document",
@@ -23,9 +30,27 @@ __all__ = [
 ]
 
 JSON_SCHEMA_SEMANTIC_VERSION = "1.2.0"
-CSV_PARTITION_EXPRESSION = "/.+\\.csv$"
 
 Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PartitionFormat:
+    """How a snapshot's part files are encoded, and how its manifest tells readers so."""
+
+    file_suffix: str
+    """What part file names end with (``csv``, ``zstd.parquet``)."""
+    extension: str
+    """What the partition pattern's regular expression matches (``csv``, ``parquet``)."""
+    format_trait: str | None = None
+    """The CDM trait naming the file format; None for CSV, the CDM default (and what the
+    reference manifest, which names no format, relies on)."""
+
+
+CSV_PARTITIONS = PartitionFormat(file_suffix="csv", extension="csv")
+PARQUET_PARTITIONS = PartitionFormat(
+    file_suffix="zstd.parquet", extension="parquet", format_trait="is.partition.format.parquet"
+)
 
 
 def render(document: Document) -> bytes:
@@ -51,9 +76,13 @@ def schema_document() -> Document:
     }
 
 
-def snapshot_manifest(snapshot_id: str, tables: Iterable[CanonicalTable]) -> Document:
-    """A snapshot's manifest: its entities (alphabetical), where their CSV files are, and the
-    relationships between them."""
+def snapshot_manifest(
+    snapshot_id: str,
+    tables: Iterable[CanonicalTable],
+    partitions: PartitionFormat = CSV_PARTITIONS,
+) -> Document:
+    """A snapshot's manifest: its entities (alphabetical), where their part files are and in
+    which format, and the relationships between them."""
     ordered = sorted(tables, key=lambda table: table.name)
     names = {table.name for table in ordered}
     return {
@@ -63,13 +92,7 @@ def snapshot_manifest(snapshot_id: str, tables: Iterable[CanonicalTable]) -> Doc
                 "type": "LocalEntity",
                 "entityName": table.name,
                 "entityPath": _entity_path(table.name),
-                "dataPartitionPatterns": [
-                    {
-                        "name": f"{table.name}-partitionPattern",
-                        "rootLocation": _local(layout.table_folder(snapshot_id, table.name)),
-                        "regularExpression": CSV_PARTITION_EXPRESSION,
-                    }
-                ],
+                "dataPartitionPatterns": [_partition_pattern(snapshot_id, table, partitions)],
             }
             for table in ordered
         ],
@@ -103,6 +126,15 @@ def current_roster_manifest(snapshot_id: str) -> Document:
     }
 
 
+def named_snapshot(document: Document) -> str | None:
+    """The snapshot id a current roster sub-manifest names (None if it names none)."""
+    for entry in document.get("subManifests", []):
+        match = _SNAPSHOT_DEFINITION.fullmatch(str(entry.get("definition", "")))
+        if match:
+            return match.group(1)
+    return None
+
+
 def root_manifest() -> Document:
     """The root manifest: the roster sub-manifest (there is no activity data to name)."""
     return {
@@ -115,6 +147,24 @@ def root_manifest() -> Document:
         ],
         "jsonSchemaSemanticVersion": JSON_SCHEMA_SEMANTIC_VERSION,
     }
+
+
+_SNAPSHOT_DEFINITION = re.compile(
+    rf"local:/{layout.ROSTER_FOLDER}/([^/]+)/{re.escape(layout.SNAPSHOT_MANIFEST_NAME)}"
+)
+
+
+def _partition_pattern(
+    snapshot_id: str, table: CanonicalTable, partitions: PartitionFormat
+) -> Document:
+    pattern: Document = {
+        "name": f"{table.name}-partitionPattern",
+        "rootLocation": _local(layout.table_folder(snapshot_id, table.name)),
+        "regularExpression": f"/.+\\.{partitions.extension}$",
+    }
+    if partitions.format_trait is not None:
+        pattern["exhibitsTraits"] = [{"traitReference": partitions.format_trait}]
+    return pattern
 
 
 def _local(path: str) -> str:

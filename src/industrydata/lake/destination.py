@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import BinaryIO
 
+from ..errors import InvalidDestination
 from ._storage_errors import storage_errors, unreachable_on_failure
 
 __all__ = ["Destination"]
@@ -72,6 +73,31 @@ class Destination(ABC):
         with storage_errors("delete", _check_object_path(path)):
             self._delete(path)
 
+    def sweep_interrupted_writes(self, folder: str) -> None:
+        """Remove what writes interrupted by a crash left directly in ``folder`` (not in its
+        subfolders), such as a local temporary file. Call it only when nothing can be writing
+        there: the writers do, after publishing, on a destination that one flow writes."""
+        folder = folder.rstrip("/")
+        with storage_errors("clean", _check_object_path(folder, allow_root=True)):
+            self._sweep_interrupted_writes(folder)
+
+    def delta_location(self) -> tuple[str, dict[str, str]]:
+        """Where ``deltalake`` finds this destination: a table URI root and the
+        ``storage_options`` to open it with (they may hold a credential: never log them).
+
+        ``<root>/<Table>`` must be the folder that object paths ``<Table>/…`` name here, so
+        the Delta writer can read its commits back through ``read_bytes``. A local folder
+        gives its absolute path and no options; an Azure container gives
+        ``abfss://<container>@<account>.dfs.core.windows.net/<prefix>`` (or ``az://``) with
+        object_store's Azure options: ``account_name`` and ``account_key`` or ``sas_token``,
+        plus, for Azurite, ``endpoint`` (the blob endpoint with its account path) and
+        ``allow_http: "true"``.
+
+        Raises:
+            InvalidDestination: the destination cannot hold Delta tables (the in-memory one).
+        """
+        raise InvalidDestination("This destination cannot hold Delta tables.", target="format")
+
     def probe(self) -> None:
         """Write and delete a small object: proof the destination is reachable and writable.
 
@@ -86,6 +112,10 @@ class Destination(ABC):
     def _write_bytes(self, path: str, data: bytes) -> None:
         with self._open_writer(path) as stream:
             stream.write(data)
+
+    def _sweep_interrupted_writes(self, folder: str) -> None:
+        """Nothing by default: a store whose interrupted uploads leave no object."""
+        return None
 
     @abstractmethod
     def _open_writer(self, path: str) -> AbstractContextManager[BinaryIO]: ...

@@ -1,4 +1,5 @@
-"""Where the ``sdsCsv`` layout (api-contract §6) puts each object, and how snapshots are named.
+"""Where the ``sdsCsv`` and ``parquet`` layouts (api-contract §6) put each object, and how
+snapshots are named.
 
 ::
 
@@ -7,7 +8,7 @@
     roster/current.roster.manifest.cdm.json          names the newest snapshot's manifest
     roster/<yyyy-MM-ddTHH-mm-ss>/                    one folder per snapshot, UTC
         snapshot.roster.manifest.cdm.json
-        <Table>/part-00000-<uuid4>-c000.csv
+        <Table>/part-00000-<uuid4>-c000.csv          (.zstd.parquet in the parquet layout)
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from .destination import Destination
 __all__ = [
     "CURRENT_ROSTER_MANIFEST",
     "ROOT_MANIFEST",
+    "ROSTER_FOLDER",
     "SCHEMA_DOCUMENT",
     "free_snapshot_id",
+    "is_snapshot_id",
     "part_file",
     "snapshot_folder",
     "snapshot_id",
@@ -33,7 +36,8 @@ __all__ = [
 
 ROOT_MANIFEST = "current.manifest.cdm.json"
 SCHEMA_DOCUMENT = f"schema/roster.v{SCHEMA_VERSION}.cdm.json"
-CURRENT_ROSTER_MANIFEST = "roster/current.roster.manifest.cdm.json"
+ROSTER_FOLDER = "roster"
+CURRENT_ROSTER_MANIFEST = f"{ROSTER_FOLDER}/current.roster.manifest.cdm.json"
 SNAPSHOT_MANIFEST_NAME = "snapshot.roster.manifest.cdm.json"
 SNAPSHOT_ID_FORMAT = "%Y-%m-%dT%H-%M-%S"
 _SNAPSHOT_ID = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}$")
@@ -58,11 +62,16 @@ def free_snapshot_id(destination: Destination, snapshot_time: datetime) -> str:
     return snapshot_id(snapshot_time)
 
 
+def is_snapshot_id(name: str) -> bool:
+    """Whether ``name`` has the form of a snapshot id (ids sort in the order of their times)."""
+    return bool(_SNAPSHOT_ID.match(name))
+
+
 def snapshot_folder(snapshot_id: str) -> str:
     """``roster/<snapshot id>``; ValueError for an id not in the layout's format."""
-    if not _SNAPSHOT_ID.match(snapshot_id):
+    if not is_snapshot_id(snapshot_id):
         raise ValueError(f"snapshot ids look like 2021-09-05T06-16-22, not {snapshot_id!r}")
-    return f"roster/{snapshot_id}"
+    return f"{ROSTER_FOLDER}/{snapshot_id}"
 
 
 def snapshot_manifest(snapshot_id: str) -> str:
@@ -75,6 +84,7 @@ def table_folder(snapshot_id: str, table_name: str) -> str:
     return f"{snapshot_folder(snapshot_id)}/{table_name}"
 
 
-def part_file(snapshot_id: str, table_name: str) -> str:
-    """A new part file name for a table, Spark style: ``part-00000-<uuid4>-c000.csv``."""
-    return f"{table_folder(snapshot_id, table_name)}/part-00000-{uuid.uuid4()}-c000.csv"
+def part_file(snapshot_id: str, table_name: str, suffix: str = "csv") -> str:
+    """A new part file name for a table, Spark style: ``part-00000-<uuid4>-c000.<suffix>``
+    (``csv``, or ``zstd.parquet`` as Spark names zstd-compressed Parquet)."""
+    return f"{table_folder(snapshot_id, table_name)}/part-00000-{uuid.uuid4()}-c000.{suffix}"

@@ -67,6 +67,17 @@ class LocalDestination(Destination):
             if file.is_file() and not file.name.startswith(TEMPORARY_PREFIX)
         ]
 
+    def _sweep_interrupted_writes(self, folder: str) -> None:
+        directory = self._file(folder)
+        if directory.is_dir():
+            for leftover in directory.glob(f"{TEMPORARY_PREFIX}*"):
+                if leftover.is_file() and not leftover.is_symlink():
+                    leftover.unlink(missing_ok=True)
+
+    def delta_location(self) -> tuple[str, dict[str, str]]:
+        """The root folder's absolute path; local tables need no storage options."""
+        return str(self.root), {}
+
     def _delete(self, path: str) -> None:
         target = self._file(path)
         if target.is_dir() and not target.is_symlink():

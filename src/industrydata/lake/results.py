@@ -9,9 +9,15 @@ __all__ = ["SnapshotResult", "TableResult"]
 
 @dataclass(frozen=True)
 class TableResult:
-    """One canonical table written to a snapshot."""
+    """One canonical table written to a snapshot.
+
+    ``rows_read`` counts the table's rows in the store; ``rows_written`` the rows the writer
+    wrote, which is the same for a full snapshot and only the rows added, changed or removed
+    for an incremental (Delta) one.
+    """
 
     name: str
+    rows_read: int
     rows_written: int
     files_written: int
     bytes_written: int
@@ -19,7 +25,8 @@ class TableResult:
 
 @dataclass(frozen=True)
 class SnapshotResult:
-    """A published snapshot: its id at the destination and its tables, in writing order."""
+    """A published snapshot: its id at the destination (a folder name, or a Delta table
+    version) and its tables, in writing order."""
 
     snapshot_id: str
     tables: tuple[TableResult, ...]

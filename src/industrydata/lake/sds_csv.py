@@ -1,24 +1,22 @@
 """The ``sdsCsv`` writer: a snapshot in the School Data Sync lake-export layout.
 
-Order of writing (api-contract §6): every table's part file, then the snapshot's manifest,
-then the schema document if missing or outdated, then ``roster/current.roster.manifest.cdm.json``
-(one atomic write: this is the moment the snapshot is published), then the root manifest
-if missing or outdated. Until the current sub-manifest names it, the folder is not a
-snapshot; if writing fails before that, the folder is removed (best effort).
+Headerless UTF-8 CSV part files (``_csv_encoding``), published in the order and with the
+failure and sweeping rules of ``_publication``: until the current sub-manifest names the
+new folder it is not a snapshot, and the previous snapshot stays current.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import suppress
+from typing import BinaryIO
 
 import pyarrow as pa
 
 from ..canonical.arrow import conform_batch
 from ..canonical.tables import CanonicalTable
-from ..errors import IndustryDataError
-from . import cdm, layout
+from . import cdm
 from ._csv_encoding import encode_csv
+from ._publication import publish_snapshot
 from .destination import Destination
 from .results import SnapshotResult, TableResult
 
@@ -45,56 +43,23 @@ def write_sds_csv(
     Raises:
         ExportError, DestinationUnreachable: the destination failed; nothing was published.
     """
-    folder = layout.snapshot_folder(snapshot_id)
-    written: list[CanonicalTable] = []
-    results: list[TableResult] = []
-    published = False
-    try:
-        for table, batches in tables:
-            result = _write_table(destination, snapshot_id, table, batches)
-            written.append(table)
-            results.append(result)
-            if on_table_done is not None:
-                on_table_done(result)
-        destination.write_bytes(
-            layout.snapshot_manifest(snapshot_id),
-            cdm.render(cdm.snapshot_manifest(snapshot_id, written)),
-        )
-        _write_if_changed(destination, layout.SCHEMA_DOCUMENT, cdm.render(cdm.schema_document()))
-        destination.write_bytes(
-            layout.CURRENT_ROSTER_MANIFEST, cdm.render(cdm.current_roster_manifest(snapshot_id))
-        )
-        published = True
-        _write_if_changed(destination, layout.ROOT_MANIFEST, cdm.render(cdm.root_manifest()))
-    except BaseException:
-        if not published:
-            _discard(destination, folder)
-        raise
-    return SnapshotResult(snapshot_id=snapshot_id, tables=tuple(results))
+    return publish_snapshot(
+        destination,
+        snapshot_id=snapshot_id,
+        tables=tables,
+        partitions=cdm.CSV_PARTITIONS,
+        write_part=_write_csv,
+        on_table_done=on_table_done,
+    )
 
 
-def _write_table(
-    destination: Destination,
-    snapshot_id: str,
-    table: CanonicalTable,
-    batches: Iterable[pa.RecordBatch],
-) -> TableResult:
+def _write_csv(
+    stream: BinaryIO, table: CanonicalTable, batches: Iterable[pa.RecordBatch]
+) -> tuple[int, int]:
     rows = size = 0
-    with destination.open_writer(layout.part_file(snapshot_id, table.name)) as stream:
-        for batch in batches:
-            data = encode_csv(conform_batch(batch, table))
-            stream.write(data)
-            rows += batch.num_rows
-            size += data.size
-    return TableResult(name=table.name, rows_written=rows, files_written=1, bytes_written=size)
-
-
-def _write_if_changed(destination: Destination, path: str, data: bytes) -> None:
-    if not destination.exists(path) or destination.read_bytes(path) != data:
-        destination.write_bytes(path, data)
-
-
-def _discard(destination: Destination, folder: str) -> None:
-    """Remove an unpublished snapshot folder; a failure here must not hide the first one."""
-    with suppress(IndustryDataError):
-        destination.delete(folder)
+    for batch in batches:
+        data = encode_csv(conform_batch(batch, table))
+        stream.write(data)
+        rows += batch.num_rows
+        size += data.size
+    return rows, size

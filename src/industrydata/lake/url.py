@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidDestination
 from ._storage_errors import storage_errors, unreachable_on_failure
+from .azure import AzureBlobDestination
 from .destination import Destination
 from .local import LocalDestination
 
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 FORMATS = ("sdsCsv", "delta", "parquet")
-IMPLEMENTED_FORMATS = ("sdsCsv",)
+IMPLEMENTED_FORMATS = FORMATS
 CREDENTIAL_KINDS = ("accountKey", "sasToken", "connectionString")
 
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
@@ -112,22 +113,29 @@ def open_destination(
         allowed_http_endpoints: origins whose plain-http blob endpoints are accepted.
 
     Raises:
-        InvalidDestination: the folder escapes the allowed roots, the endpoint is plain http
-            and not allowed, or the scheme or format is not available yet.
+        InvalidDestination: the folder escapes the allowed roots, the blob endpoint is plain
+            http and not allowed, the Azure SDK cannot use the credential, or the format is
+            not available yet.
         DestinationUnreachable: the local folder cannot be created.
     """
     if spec.format not in IMPLEMENTED_FORMATS:
         raise InvalidDestination(f"The {spec.format} format is not available yet.", target="format")
     if spec.scheme == "file":
         return LocalDestination(_allowed_folder(Path(spec.path), allowed_local_roots))
-    if spec.blob_endpoint and urlsplit(spec.blob_endpoint).scheme.lower() == "http":
+    if urlsplit(spec.blob_endpoint).scheme.lower() == "http":
         allowed = {endpoint.rstrip("/").lower() for endpoint in allowed_http_endpoints}
         if _origin(spec.blob_endpoint) not in allowed:
             raise InvalidDestination(
                 "The blob endpoint is not https:// and its origin is not allowed.",
                 target="credential",
             )
-    raise InvalidDestination("Azure destinations are not available yet.", target="url")
+    return AzureBlobDestination(
+        blob_endpoint=spec.blob_endpoint,
+        account=spec.account,
+        container=spec.container,
+        prefix=spec.path,
+        credential=spec.credential,
+    )
 
 
 def _check_credential(credential: Mapping[str, str] | None) -> Mapping[str, str] | None:
@@ -238,7 +246,14 @@ _DEVELOPMENT_STORAGE = {
 
 
 def _connection_settings(credential: Mapping[str, str] | None) -> dict[str, str] | None:
-    """AccountName and BlobEndpoint of a connectionString credential (None for other kinds)."""
+    """AccountName and BlobEndpoint of a connectionString credential (None for other kinds).
+
+    The rules are the Azure SDK's, which reads the same string when the destination is
+    opened: keys are case-insensitive; ``BlobEndpoint`` wins, else the protocol and suffix
+    when both are given, else ``https://<account>.blob.core.windows.net``. A SAS connection
+    string often has no AccountName: the account is then the endpoint's (its first host
+    label, or its first path segment for path-style endpoints such as Azurite's).
+    """
     if not credential or "connectionString" not in credential:
         return None
     pairs: dict[str, str] = {}
@@ -249,20 +264,27 @@ def _connection_settings(credential: Mapping[str, str] | None) -> dict[str, str]
                 raise InvalidDestination(
                     "The connection string is not a list of Key=Value pairs.", target="credential"
                 )
-            pairs[key.strip()] = value.strip()
-    if pairs.get("UseDevelopmentStorage", "").lower() == "true":
+            pairs[key.strip().lower()] = value.strip()
+    if pairs.get("usedevelopmentstorage") == "true":
         return dict(_DEVELOPMENT_STORAGE)
-    account = pairs.get("AccountName", "")
+    account = pairs.get("accountname", "")
+    endpoint = pairs.get("blobendpoint", "")
+    if not endpoint and account:
+        suffix = pairs.get("endpointsuffix")
+        protocol = pairs.get("defaultendpointsprotocol") if suffix else None
+        endpoint = f"{protocol or 'https'}://{account}.blob.{suffix or 'core.windows.net'}"
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidDestination(
+            "The connection string must name a valid AccountName or BlobEndpoint.",
+            target="credential",
+        )
+    if not account:
+        path_segments = [segment for segment in parts.path.split("/") if segment]
+        account = path_segments[0] if path_segments else parts.hostname.split(".", 1)[0]
     if not _ACCOUNT.match(account):
         raise InvalidDestination(
             "The connection string must name a valid AccountName.", target="credential"
-        )
-    protocol = pairs.get("DefaultEndpointsProtocol", "https")
-    suffix = pairs.get("EndpointSuffix", "core.windows.net")
-    endpoint = pairs.get("BlobEndpoint") or f"{protocol}://{account}.blob.{suffix}"
-    if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).hostname:
-        raise InvalidDestination(
-            "The connection string's blob endpoint is not an http(s) URL.", target="credential"
         )
     return {"AccountName": account, "BlobEndpoint": endpoint.rstrip("/")}
 

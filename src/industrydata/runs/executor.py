@@ -94,7 +94,7 @@ def execute_run(
         entry = tables_by_name.get(result.name)
         if entry is not None:
             entry.update(
-                rowsRead=result.rows_written,
+                rowsRead=result.rows_read,
                 rowsWritten=result.rows_written,
                 filesWritten=result.files_written,
                 bytesWritten=result.bytes_written,
@@ -108,6 +108,7 @@ def execute_run(
         job = ExportJob(
             store_url=store.url,
             tenant_id=flow.tenant_id,
+            run_id=run_id,
             destination_url=invitation.destination_url or "",
             format=invitation.destination_format or "sdsCsv",
             credential=(

@@ -13,11 +13,21 @@ from datetime import datetime
 from ..canonical.reader import open_store_reader
 from ..canonical.tables import CANONICAL_TABLES
 from ..errors import InvalidDestination
-from ..lake import Destination, SnapshotResult, TableResult, free_snapshot_id, write_sds_csv
+from ..lake import (
+    Destination,
+    SnapshotResult,
+    TableResult,
+    free_snapshot_id,
+    write_delta,
+    write_parquet,
+    write_sds_csv,
+)
 
 __all__ = ["export_snapshot"]
 
-_WRITERS = {"sdsCsv": write_sds_csv}
+DELTA = "delta"
+_FOLDER_WRITERS = {"sdsCsv": write_sds_csv, "parquet": write_parquet}
+"""Formats that publish a snapshot folder named after the run's start."""
 
 
 def export_snapshot(
@@ -26,6 +36,7 @@ def export_snapshot(
     destination: Destination,
     *,
     format: str,
+    run_id: str,
     snapshot_time: datetime,
     on_progress: Callable[[TableResult, int, int], None] | None = None,
 ) -> SnapshotResult:
@@ -35,20 +46,21 @@ def export_snapshot(
         store_url: SQLAlchemy URL of the canonical store.
         tenant_id: whose rows to export.
         destination: an opened destination.
-        format: the destination format; only ``sdsCsv`` is available yet.
-        snapshot_time: names the snapshot (UTC; naive times are taken as UTC). When that
-            second's folder is already in use the id moves one second later, and again,
-            until free (``lake.free_snapshot_id``).
+        format: ``sdsCsv``, ``parquet`` or ``delta``.
+        run_id: the run exporting; ``delta`` records it in every commit.
+        snapshot_time: the run's start (UTC; naive times are taken as UTC). It names the
+            ``sdsCsv`` or ``parquet`` snapshot folder (moved one second later, and again,
+            while that folder is in use: ``lake.free_snapshot_id``) and versions the
+            ``delta`` commits, which makes a retried run a no-op.
         on_progress: called after each table with its result, tables done, tables in all.
 
     Raises:
         InvalidDestination: the format is not available.
-        ExportError, DestinationUnreachable: writing failed; nothing was published.
+        ExportError, DestinationUnreachable: writing failed; nothing was published (with
+            ``delta``, tables committed before the failure stay committed).
     """
-    writer = _WRITERS.get(format)
-    if writer is None:
-        raise InvalidDestination(f"The {format} format is not available yet.", target="format")
-    snapshot_id = free_snapshot_id(destination, snapshot_time)
+    if format != DELTA and format not in _FOLDER_WRITERS:
+        raise InvalidDestination(f"The {format} format is not available.", target="format")
     tables_done = 0
 
     def table_done(result: TableResult) -> None:
@@ -58,9 +70,18 @@ def export_snapshot(
             on_progress(result, tables_done, len(CANONICAL_TABLES))
 
     with open_store_reader(store_url) as reader:
-        return writer(
+        tables = ((table, reader.read_table(table, tenant_id)) for table in CANONICAL_TABLES)
+        if format == DELTA:
+            return write_delta(
+                destination,
+                run_id=run_id,
+                run_time=snapshot_time,
+                tables=tables,
+                on_table_done=table_done,
+            )
+        return _FOLDER_WRITERS[format](
             destination,
-            snapshot_id=snapshot_id,
-            tables=((table, reader.read_table(table, tenant_id)) for table in CANONICAL_TABLES),
+            snapshot_id=free_snapshot_id(destination, snapshot_time),
+            tables=tables,
             on_table_done=table_done,
         )

@@ -6,7 +6,8 @@ other's locks; see sqlite.org "How To Corrupt", 2.2.1). The serving process keep
 sqlite3; the child reads with ADBC. The child reports each table over a pipe and waits for
 the parent's word to go on, and the parent records the progress, so the child never writes
 to the store and never publishes a snapshot for a run the parent has given up (flow deleted,
-service stopping or gone). A killed child leaves only an unpublished folder.
+service stopping or gone). A killed child leaves only an unpublished folder (with ``delta``:
+the tables it committed, each whole, and data files no commit names).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ExportJob:
 
     store_url: str
     tenant_id: str
+    run_id: str
     destination_url: str
     format: str
     credential: dict[str, str] | None
@@ -52,7 +54,10 @@ class ExportJob:
     allowed_http_endpoints: tuple[str, ...]
 
     def __repr__(self) -> str:
-        return f"ExportJob(tenant_id={self.tenant_id!r}, format={self.format!r})"
+        return (
+            f"ExportJob(tenant_id={self.tenant_id!r}, run_id={self.run_id!r}, "
+            f"format={self.format!r})"
+        )
 
 
 class ExportStopped(Exception):
@@ -97,6 +102,7 @@ def _child(job: ExportJob, channel: Connection) -> None:
             job.tenant_id,
             destination,
             format=spec.format,
+            run_id=job.run_id,
             snapshot_time=job.snapshot_time,
             on_progress=on_progress,
         )

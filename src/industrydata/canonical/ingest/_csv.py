@@ -10,14 +10,16 @@ read into a record.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 from ...errors import LoadError, LoadProblem
 from ._record import Record
+from ._source import Upload
 
-__all__ = ["CsvFile", "check_structure", "read_records"]
+__all__ = ["CsvFile", "RecordReader", "check_structure"]
 
 _ENCODING = "utf-8-sig"
 
@@ -36,59 +38,84 @@ class CsvFile:
         return self.required_headers + self.optional_headers
 
 
-def check_structure(folder: Path, files: tuple[CsvFile, ...]) -> list[LoadProblem]:
+def check_structure(upload: Upload, files: tuple[CsvFile, ...]) -> list[LoadProblem]:
     """Structural problems: missing required files, unreadable or incomplete headers."""
-    present = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
     problems: list[LoadProblem] = []
     for spec in files:
-        if spec.name not in present:
+        if spec.name not in upload.names:
             if spec.required:
-                problems.append(_structural(spec.name, None, None, "required file is missing"))
+                problems.append(structural(spec.name, None, None, "required file is missing"))
             continue
-        problems.extend(_check_header(folder / spec.name, spec))
+        problems.extend(_check_header(upload, spec))
     return problems
 
 
-def read_records(folder: Path, spec: CsvFile, problems: list[LoadProblem]) -> Iterator[Record]:
-    """The data records of a checked file; a record of the wrong width is reported, not yielded."""
-    path = folder / spec.name
-    line = 1
-    try:
-        with path.open(encoding=_ENCODING, newline="") as handle:
-            reader = csv.reader(handle, strict=True)
-            header = next(reader)
-            positions = [(name, header.index(name)) for name in spec.headers if name in header]
-            width = len(header)
-            for fields in reader:
-                start, line = line + 1, reader.line_num
-                if not fields:
-                    continue
-                if len(fields) != width:
-                    reason = f"expected {width} fields, found {len(fields)}; record skipped"
-                    problems.append(LoadProblem("error", spec.name, start, None, None, reason))
-                    continue
-                values = {name: fields[index].strip() for name, index in positions}
-                yield Record(spec.name, start, values, problems)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        problem = _structural(spec.name, line + 1, None, _unreadable(exc))
-        raise LoadError(f"{spec.name} cannot be read", problems=[problem]) from None
+def structural(file: str, line: int | None, column: str | None, reason: str) -> LoadProblem:
+    """An error that rejects the whole upload."""
+    return LoadProblem("error", file, line, column, None, reason)
 
 
-def _check_header(path: Path, spec: CsvFile) -> list[LoadProblem]:
+class RecordReader:
+    """The data records of a checked file; a record of the wrong width is reported, not yielded.
+
+    ``bytes_read`` tells how far into the file reading has come (for progress).
+    """
+
+    def __init__(self, upload: Upload, spec: CsvFile, problems: list[LoadProblem]) -> None:
+        self.spec = spec
+        self.bytes_total = upload.sizes[spec.name]
+        self._upload = upload
+        self._problems = problems
+        self._binary: BinaryIO | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        return self._binary.tell() if self._binary is not None else 0
+
+    def __iter__(self) -> Iterator[Record]:
+        spec, problems = self.spec, self._problems
+        line = 1
+        try:
+            with self._upload.open(spec.name) as binary:
+                self._binary = binary
+                handle = io.TextIOWrapper(binary, encoding=_ENCODING, newline="")
+                reader = csv.reader(handle, strict=True)
+                header = next(reader)
+                positions = [(name, header.index(name)) for name in spec.headers if name in header]
+                width = len(header)
+                for fields in reader:
+                    start, line = line + 1, reader.line_num
+                    if not fields:
+                        continue
+                    if len(fields) != width:
+                        reason = f"expected {width} fields, found {len(fields)}; record skipped"
+                        problems.append(LoadProblem("error", spec.name, start, None, None, reason))
+                        continue
+                    values = {name: fields[index].strip() for name, index in positions}
+                    yield Record(spec.name, start, values, problems)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            problem = structural(spec.name, line + 1, None, _unreadable(exc))
+            raise LoadError(f"{spec.name} cannot be read", problems=[problem]) from None
+        finally:
+            self._binary = None
+
+
+def _check_header(upload: Upload, spec: CsvFile) -> list[LoadProblem]:
     try:
-        with path.open(encoding=_ENCODING, newline="") as handle:
+        with upload.open(spec.name) as binary:
+            handle = io.TextIOWrapper(binary, encoding=_ENCODING, newline="")
             header = next(csv.reader(handle, strict=True), None)
     except (UnicodeDecodeError, csv.Error) as exc:
-        return [_structural(spec.name, 1, None, _unreadable(exc))]
+        return [structural(spec.name, 1, None, _unreadable(exc))]
     if not header:
-        return [_structural(spec.name, 1, None, "the header line is missing")]
+        return [structural(spec.name, 1, None, "the header line is missing")]
     problems = [
-        _structural(spec.name, 1, name, "required header is missing")
+        structural(spec.name, 1, name, "required header is missing")
         for name in spec.required_headers
         if name not in header
     ]
     problems += [
-        _structural(spec.name, 1, name, "header appears more than once")
+        structural(spec.name, 1, name, "header appears more than once")
         for name in sorted({name for name in header if header.count(name) > 1})
     ]
     return problems
@@ -96,7 +123,3 @@ def _check_header(path: Path, spec: CsvFile) -> list[LoadProblem]:
 
 def _unreadable(exc: UnicodeDecodeError | csv.Error) -> str:
     return "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"not valid CSV: {exc}"
-
-
-def _structural(file: str, line: int | None, column: str | None, reason: str) -> LoadProblem:
-    return LoadProblem("error", file, line, column, None, reason)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import lru_cache
 
 from ...errors import LoadProblem
 from ..vocabulary import REF_DEFINITIONS, ref_id
@@ -20,7 +21,7 @@ from ..vocabulary import REF_DEFINITIONS, ref_id
 __all__ = ["Record", "ref_code"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-_PHONE = re.compile(r"^\+?[0-9]{4,15}$")
+_PHONE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _PHONE_PUNCTUATION = str.maketrans("", "", "()- .")
 _CODES = {str(ref.id): ref.code for ref in REF_DEFINITIONS}
 _PADDED_TYPES = frozenset({"RefGradeLevel"})
@@ -89,8 +90,8 @@ class Record:
             self.error(column, value, "not an ISO 8601 date (YYYY-MM-DD)")
             return ""
 
-    def boolean(self, column: str) -> bool | None:
-        value = self.text(column)
+    def boolean(self, column: str, *, required: bool = False) -> bool | None:
+        value = self.text(column, required=required)
         if not value:
             return None
         folded = value.casefold()
@@ -146,13 +147,18 @@ class Record:
         return number
 
     def _ref(self, column: str, value: str, ref_type: str) -> str:
-        padded = ref_type in _PADDED_TYPES and len(value) == 1 and value.isdigit()
-        code = "0" + value if padded else value
-        found = ref_id(ref_type, code)
-        if found is None:
+        found = _ref_text(ref_type, value)
+        if not found:
             self.error(column, value, f"not a {ref_type} value")
-            return ""
-        return str(found)
+        return found
+
+
+@lru_cache(maxsize=4096)
+def _ref_text(ref_type: str, value: str) -> str:
+    """The id (as text) of an enum value, or "": a load looks the same few values up often."""
+    padded = ref_type in _PADDED_TYPES and len(value) == 1 and value.isdigit()
+    found = ref_id(ref_type, "0" + value if padded else value)
+    return "" if found is None else str(found)
 
 
 def _split(value: str) -> list[str]:

@@ -2,14 +2,20 @@
 
 A row is keyed on ``TenantId`` plus the table's natural key. New rows get
 FirstSeen = LastSeen = the load's time; existing rows keep FirstSeen and take the new values
-and LastSeen. Before a full load writes a table, every row of the tenant is marked absent
-(``IsActiveInSession`` / ``IsPresentInSource`` false); the rows the load writes are marked
-present again, so rows missing from the load stay, inactive, with their old LastSeen.
+and LastSeen. Rows missing from a full load stay, with their old LastSeen, and lose their
+presence flag (``IsActiveInSession`` / ``IsPresentInSource``):
 
-The upsert is SQLAlchemy Core ``insert ... on_conflict_do_update`` of the dialect, compiled
-once per table and run with the driver's executemany: the values of a load are plain strings,
-numbers and booleans, and the one timestamp is converted once, so per-row parameter
-processing would only cost time.
+- in a table with LastSeen, one statement after the load clears the flag of the rows whose
+  LastSeen is not the load's time (the rows the load did not write);
+- PersonIdentifier has a presence flag but no LastSeen: the load remembers the ids it wrote
+  (only when the tenant had identifiers before) and clears the flag of the others.
+
+The upsert is SQLAlchemy Core ``insert ... on_conflict_do_update`` of the dialect; in a table
+without LastSeen it rewrites a row only when a value changed, so a reload of unchanged data
+only reads those rows. It is compiled once per table with positional parameters and run with
+the driver's ``executemany`` on the tuples of ``TableRows``: the values of a load are plain
+strings, numbers and booleans and the one timestamp is converted once (``driver_time``), so
+per-row parameter processing would only cost time.
 """
 
 from __future__ import annotations
@@ -17,97 +23,97 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, update
+from sqlalchemy import Connection, DateTime, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from ..sql import TENANT_COLUMN, sql_table
-from ..tables import CanonicalTable, ColumnType
+from ..tables import CanonicalTable
+from ._rows import FIRST_SEEN, LAST_SEEN, PRESENCE_COLUMNS, row_columns
 
-__all__ = ["PRESENCE_COLUMNS", "TableUpsert"]
-
-PRESENCE_COLUMNS = ("IsActiveInSession", "IsPresentInSource")
-FIRST_SEEN = "FirstSeenDateTime"
-LAST_SEEN = "LastSeenDateTime"
-SOURCE_SYSTEM = "SourceSystemId"
+__all__ = ["TableUpsert", "driver_time"]
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_POSITIONAL = {"sqlite": "qmark", "postgresql": "format"}
+
+
+def driver_time(connection: Connection, moment: datetime) -> Any:
+    """``moment`` as the driver stores a DateTime column (text on SQLite)."""
+    dialect = connection.dialect
+    to_driver = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    return to_driver(moment) if to_driver else moment
 
 
 class TableUpsert:
-    """Buffers the rows of one canonical table and upserts them in chunks.
-
-    Rows are dicts of CDM column names; columns a row leaves out take the defaults of a load:
-    the empty string for String columns (as the SDS export writes absent values), the load's
-    time for FirstSeen/LastSeen, true for the presence flag, the load's SourceSystemId.
-    """
+    """Writes the row chunks of one canonical table and keeps its presence flags right."""
 
     def __init__(
-        self,
-        connection: Connection,
-        table: CanonicalTable,
-        *,
-        tenant_id: str,
-        source_system_id: str,
-        now: datetime,
-        chunk_size: int = 5000,
+        self, connection: Connection, table: CanonicalTable, *, tenant_id: str, now: datetime
     ) -> None:
         self.table = table
         self.written = 0
         self._connection = connection
         self._sql = sql_table(table)
         self._tenant_id = tenant_id
-        self._chunk_size = chunk_size
-        self._buffer: list[dict[str, Any]] = []
-        to_driver = DateTime().dialect_impl(connection.dialect).bind_processor(connection.dialect)
-        seen = to_driver(now) if to_driver else now
-        self._defaults = {TENANT_COLUMN: tenant_id} | {
-            column.name: _default(column.name, column.type, seen, source_system_id)
-            for column in table.columns
-        }
-        self._presence = next((name for name in PRESENCE_COLUMNS if table.has_column(name)), None)
+        self._now = now
         self._statement = _upsert_sql(connection.dialect, table)
+        self._presence = next((name for name in PRESENCE_COLUMNS if table.has_column(name)), None)
+        self._id_position = row_columns(table).index(table.key[0])
+        self._ids_written: set[str] | None = None
 
-    def mark_all_absent(self) -> None:
-        """Clear the presence flag of the tenant's rows; the rows written set it again."""
+    def before_load(self) -> None:
+        """Start remembering the ids written when the presence of rows cannot be told from
+        LastSeen and the tenant already has rows (a first load has nothing to mark)."""
+        if self._presence is None or self.table.has_column(LAST_SEEN):
+            return
+        tenant = self._sql.c[TENANT_COLUMN]
+        first = select(tenant).where(tenant == self._tenant_id).limit(1)
+        if self._connection.execute(first).first() is not None:
+            self._ids_written = set()
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert one chunk of row tuples (``TableRows`` order)."""
+        self._connection.exec_driver_sql(self._statement, rows)
+        self.written += len(rows)
+        if self._ids_written is not None:
+            position = self._id_position
+            self._ids_written.update(row[position] for row in rows)
+
+    def after_load(self) -> None:
+        """Clear the presence flag of the tenant's rows that the load did not write."""
         if self._presence is None:
             return
-        column = self._sql.c[self._presence]
-        self._connection.execute(
-            update(self._sql)
-            .where(self._sql.c[TENANT_COLUMN] == self._tenant_id, column.is_not(False))
-            .values({self._presence: False})
+        present = self._sql.c[self._presence]
+        tenant = self._sql.c[TENANT_COLUMN]
+        if self.table.has_column(LAST_SEEN):
+            self._connection.execute(
+                update(self._sql)
+                .where(tenant == self._tenant_id, present.is_not(False))
+                .where(self._sql.c[LAST_SEEN] != self._now)
+                .values({present.name: False})
+            )
+        elif self._ids_written is not None:
+            self._clear_unwritten(present)
+
+    def _clear_unwritten(self, present: Any) -> None:
+        ids = self._sql.c[self.table.key[0]]
+        tenant = self._sql.c[TENANT_COLUMN]
+        stored = self._connection.execute(
+            select(ids).where(tenant == self._tenant_id, present.is_not(False))
         )
-
-    def add(self, row: dict[str, Any]) -> None:
-        """Queue one row; a full buffer is written at once."""
-        self._buffer.append(self._defaults | row)
-        if len(self._buffer) >= self._chunk_size:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write the buffered rows."""
-        if not self._buffer:
-            return
-        self._connection.exec_driver_sql(self._statement, self._buffer)
-        self.written += len(self._buffer)
-        self._buffer = []
-
-
-def _default(name: str, column_type: ColumnType, seen: Any, source_system_id: str) -> Any:
-    if name in (FIRST_SEEN, LAST_SEEN):
-        return seen
-    if name in PRESENCE_COLUMNS:
-        return True
-    if name == SOURCE_SYSTEM:
-        return source_system_id
-    if column_type is ColumnType.STRING:
-        return ""
-    return None
+        written = self._ids_written or set()
+        absent = [{"absent_id": id_} for (id_,) in stored if id_ not in written]
+        if absent:
+            self._connection.execute(
+                update(self._sql)
+                .where(tenant == self._tenant_id, ids == bindparam("absent_id"))
+                .values({present.name: False}),
+                absent,
+            )
 
 
 def _upsert_sql(dialect: Dialect, table: CanonicalTable) -> str:
-    """The upsert as SQL with named parameters that the driver fills from row dicts."""
+    """The upsert as SQL with positional parameters in ``row_columns`` order."""
     try:
         insert = _INSERTS[dialect.name]
     except KeyError:
@@ -116,12 +122,22 @@ def _upsert_sql(dialect: Dialect, table: CanonicalTable) -> str:
     keys = (TENANT_COLUMN, *table.key)
     refreshed = [name for name in table.column_names if name not in keys and name != FIRST_SEEN]
     if refreshed:
+        target = sql_table(table)
+        changed = None
+        if LAST_SEEN not in refreshed:
+            changed = or_(
+                *(target.c[name].is_distinct_from(statement.excluded[name]) for name in refreshed)
+            )
         statement = statement.on_conflict_do_update(
             index_elements=list(keys),
             set_={name: statement.excluded[name] for name in refreshed},
+            where=changed,
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-    named = sqlite.dialect(paramstyle="named") if dialect.name == "sqlite" else dialect
-    columns = [TENANT_COLUMN, *table.column_names]
-    return str(statement.compile(dialect=named, column_keys=columns))
+    positional = type(dialect)(paramstyle=_POSITIONAL[dialect.name])
+    columns = row_columns(table)
+    compiled = statement.compile(dialect=positional, column_keys=columns)
+    if list(compiled.positiontup or ()) != columns:
+        raise ValueError(f"unexpected parameter order in the upsert of {table.name}")
+    return str(compiled)

@@ -1,0 +1,303 @@
+"""What every full load shares, whatever the format: reading into canonical rows (stable ids,
+the SourceSystem and RefDefinition rows, duplicate detection, progress) and writing them in
+one transaction.
+
+A format module subclasses ``Load`` with its files (in the order they load, referenced files
+first) and one step per file that validates a record and adds canonical rows. A ``Load``
+never touches the database: it hands row chunks to a sink. ``run_load`` checks the upload's
+structure, then opens the transaction, has ``TableUpsert`` write what the load reads and
+fixes the presence flags; a load either commits whole or not at all. A large upload is read
+in a child process (``_reader_process``) while this one writes, so reading and validating
+run beside the database instead of before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from ...errors import LoadError, LoadProblem
+from ..ids import source_system_id
+from ..tables import CANONICAL_TABLES
+from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
+from ._csv import CsvFile, RecordReader
+from ._ids import IdMinter
+from ._reader_process import read_in_child
+from ._record import Record
+from ._rows import RowSink, TableRows
+from ._source import Upload, open_upload
+from ._upsert import TableUpsert, driver_time
+from .progress import FileProgress, ProgressCallback
+from .report import LoadReport
+
+__all__ = [
+    "PARALLEL_FROM_BYTES",
+    "SQLITE_CACHE_KIB",
+    "Load",
+    "anchor_id",
+    "load_time",
+    "run_load",
+    "user_match_id",
+]
+
+SQLITE_CACHE_KIB = 128 * 1024
+"""Page cache of the loading connection on SQLite: most of a district's indexes fit, so
+inserting keys in random order does not keep re-reading pages (the default is 2 MiB)."""
+
+PARALLEL_FROM_BYTES = 8 * 1024 * 1024
+"""Uploads this large are read in a child process: below it, starting one costs more than
+it saves."""
+
+_PROGRESS_EVERY = 10_000
+_EMAIL_TYPE_OTHER = str(ref_id("RefEmailAddressType", "Other"))
+_PHONE_TYPES = {
+    "phone": str(ref_id("RefPhoneNumberType", "Home")),
+    "sms": str(ref_id("RefPhoneNumberType", "SMS")),
+}
+_IDENTIFIER_TYPES = {code: str(id_) for code, id_ in ref_ids_of_type("RefIdentifierType").items()}
+
+
+def anchor_id(user_key: str) -> str:
+    """The SDS v2.1 anchor of a user (SDS v1 used ``Student_…`` and ``Teacher_…``)."""
+    return f"User_{user_key}"
+
+
+def user_match_id(source_system: str, user_key: str) -> str:
+    """The export's userMatchId: source system name and anchor."""
+    return f"{source_system}_{anchor_id(user_key)}"
+
+
+class Load:
+    """One full load being read: id minters, row collectors, the report and the keys seen."""
+
+    source_system: str
+    """The source system's name: part of every id, so it never changes."""
+
+    def __init__(
+        self,
+        upload: Upload,
+        *,
+        tenant_id: str,
+        seen: Any,
+        sink: RowSink,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.upload = upload
+        self.progress = progress
+        self.source_system_id = source_system_id(tenant_id, self.source_system)
+        self.report = LoadReport(source_system=self.source_system)
+        self.problems: list[LoadProblem] = self.report.problems
+        self.mint = {
+            table.name: IdMinter(tenant_id, self.source_system, table.name)
+            for table in CANONICAL_TABLES
+        }
+        self.tables = {
+            table.name: TableRows(
+                table,
+                tenant_id=tenant_id,
+                source_system_id=self.source_system_id,
+                seen=seen,
+                sink=sink,
+            )
+            for table in CANONICAL_TABLES
+        }
+        self._lines: dict[Hashable, int] = {}
+
+    @classmethod
+    def check(cls, upload: Upload) -> list[LoadProblem]:
+        """Structural problems of the upload (nothing is loaded when there are any)."""
+        raise NotImplementedError
+
+    def load_files(self) -> None:
+        """Read the files, adding canonical rows."""
+        raise NotImplementedError
+
+    def run(self) -> LoadReport:
+        """Read the whole upload; every row is handed to the sink when this returns."""
+        self.add("SourceSystem", Id=self.source_system_id, Name=self.source_system)
+        for ref in REF_DEFINITIONS:
+            self.add(
+                "RefDefinition",
+                Id=str(ref.id),
+                Code=ref.code,
+                Namespace=ref.namespace,
+                RefType=ref.ref_type,
+                SortOrder=ref.sort_order,
+            )
+        self.load_files()
+        for table in self.tables.values():
+            table.flush()
+        return self.report
+
+    def add(self, table: str, **row: object) -> None:
+        self.tables[table].add(row)
+
+    def add_contacts(
+        self,
+        user_key: str,
+        person_id: str,
+        identifiers: dict[str, str],
+        email: str,
+        phones: list[tuple[str, str]],
+    ) -> None:
+        """A person's PersonIdentifier rows (by RefIdentifierType code), email and phones.
+
+        Empty values are left out. ``phones`` holds (``phone`` or ``sms``, number) pairs; the
+        person's numbers are given PriorityOrder 1, 2 in that order.
+        """
+        mint, identifier_rows = self.mint["PersonIdentifier"], self.tables["PersonIdentifier"]
+        for identifier_type, identifier in identifiers.items():
+            if identifier:
+                identifier_rows.add(
+                    {
+                        "Id": mint(user_key, identifier_type),
+                        "Identifier": identifier,
+                        "PersonId": person_id,
+                        "RefIdentifierTypeId": _IDENTIFIER_TYPES[identifier_type],
+                    }
+                )
+        if email:
+            self.add(
+                "PersonEmailAddress",
+                Id=self.mint["PersonEmailAddress"](user_key, "email"),
+                EmailAddress=email,
+                PersonId=person_id,
+                PriorityOrder=1,
+                RefEmailAddressTypeId=_EMAIL_TYPE_OTHER,
+            )
+        priority = 0
+        for kind, number in phones:
+            if number:
+                priority += 1
+                self.add(
+                    "PersonPhoneNumber",
+                    Id=self.mint["PersonPhoneNumber"](user_key, kind),
+                    PersonId=person_id,
+                    PhoneNumber=number,
+                    PriorityOrder=priority,
+                    RefPhoneNumberTypeId=_PHONE_TYPES[kind],
+                )
+
+    def read(self, spec: CsvFile, step: Callable[[Record], None]) -> None:
+        """Run ``step`` on every record of ``spec``'s file, reporting progress."""
+        self._lines = {}
+        reader = RecordReader(self.upload, spec, self.problems)
+        count = 0
+        for record in reader:
+            step(record)
+            count += 1
+            if self.progress and count % _PROGRESS_EVERY == 0:
+                self.progress(FileProgress(spec.name, count, reader.bytes_read, reader.bytes_total))
+        self.report.records[spec.name] = count
+        if self.progress:
+            total = reader.bytes_total
+            self.progress(FileProgress(spec.name, count, total, total, done=True))
+
+    def claim(self, record: Record, column: str, key: Hashable) -> bool:
+        """False (and an error) when a record with the same key came earlier in the file."""
+        first = self._lines.setdefault(key, record.line)
+        if first != record.line:
+            reason = f"duplicate of the record on line {first}"
+            record.error(column, record.values.get(column), reason)
+            return False
+        return True
+
+
+def read_upload(
+    load_class: type[Load],
+    path: Path,
+    *,
+    tenant_id: str,
+    seen: Any,
+    sink: RowSink,
+    progress: ProgressCallback | None,
+) -> LoadReport:
+    """Read the (checked) upload at ``path`` into ``sink``: the part of a load that needs no
+    database, the same in this process or a child."""
+    with open_upload(path) as upload:
+        load = load_class(upload, tenant_id=tenant_id, seen=seen, sink=sink, progress=progress)
+        return load.run()
+
+
+def run_load(
+    load_class: type[Load],
+    engine: Engine,
+    path: Path,
+    *,
+    tenant_id: str,
+    now: datetime | None,
+    progress: ProgressCallback | None,
+    parallel: bool | None,
+    what: str,
+) -> LoadReport:
+    """Check the upload at ``path``, then load it with ``load_class`` in one transaction.
+
+    ``parallel`` reads the upload in a child process while this one writes; ``None`` decides
+    by the upload's size (``PARALLEL_FROM_BYTES``).
+
+    Raises:
+        LoadError: structural problems (``what`` names the format in the message); nothing
+            was written.
+    """
+    with open_upload(path) as upload:
+        problems = load_class.check(upload)
+        size = sum(upload.sizes.values())
+    if problems:
+        raise LoadError(
+            f"the {what} upload is incomplete ({len(problems)} structural problems)",
+            problems=problems,
+        )
+    if parallel is None:
+        parallel = size >= PARALLEL_FROM_BYTES
+    moment = load_time(now)
+    with engine.begin() as connection, _page_cache(connection):
+        writers = {
+            table.name: TableUpsert(connection, table, tenant_id=tenant_id, now=moment)
+            for table in CANONICAL_TABLES
+        }
+        for writer in writers.values():
+            writer.before_load()
+        arguments = dict(tenant_id=tenant_id, seen=driver_time(connection, moment))
+        if parallel:
+            report = read_in_child(
+                load_class, path, writers=writers, progress=progress, **arguments
+            )
+        else:
+            report = read_upload(
+                load_class,
+                path,
+                sink=lambda table, rows: writers[table].write(rows),
+                progress=progress,
+                **arguments,
+            )
+        for writer in writers.values():
+            writer.after_load()
+        report.rows = {name: writer.written for name, writer in writers.items()}
+        return report
+
+
+def load_time(now: datetime | None) -> datetime:
+    """Naive UTC with millisecond precision, the precision the lake export writes."""
+    moment = now or datetime.now(timezone.utc)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+@contextmanager
+def _page_cache(connection: Connection) -> Iterator[None]:
+    """A larger SQLite page cache for the load, the connection's own again afterwards."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")

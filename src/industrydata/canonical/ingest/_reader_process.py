@@ -1,0 +1,121 @@
+"""Reading a large upload in a child process while this process writes what it reads.
+
+Validating and mapping records is Python work and writing them is the database's; in one
+process they take turns (a thread would not help: the driver gives the interpreter lock
+back for a few microseconds per row only). The child runs ``read_upload`` and sends each
+chunk of rows, each progress report and finally its ``LoadReport`` through a bounded queue,
+so it can be a few chunks ahead and no further. It never touches the database: this process
+keeps the one transaction, and a failure on either side rolls it back.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...errors import LoadError
+from .progress import ProgressCallback
+from .report import LoadReport
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+
+    from ._load import Load
+    from ._upsert import TableUpsert
+
+__all__ = ["read_in_child"]
+
+_QUEUED_MESSAGES = 8
+_POLL_SECONDS = 0.5
+
+
+def read_in_child(
+    load_class: type[Load],
+    path: Path,
+    *,
+    tenant_id: str,
+    seen: Any,
+    writers: dict[str, TableUpsert],
+    progress: ProgressCallback | None,
+) -> LoadReport:
+    """Read the upload at ``path`` in a child process, writing its rows here as they come.
+
+    Raises:
+        LoadError: the upload could not be read (as in-process), or the child died.
+    """
+    context = multiprocessing.get_context("spawn")
+    messages: Queue[tuple[Any, ...]] = context.Queue(maxsize=_QUEUED_MESSAGES)
+    child = context.Process(
+        target=_read,
+        args=(load_class, path, tenant_id, seen, progress is not None, messages),
+        name="industrydata-load-reader",
+        daemon=True,
+    )
+    child.start()
+    try:
+        while True:
+            kind, *payload = _next_message(messages, child)
+            if kind == "rows":
+                table, rows = payload
+                writers[table].write(rows)
+            elif kind == "progress":
+                if progress is not None:
+                    progress(payload[0])
+            elif kind == "done":
+                return payload[0]
+            elif kind == "failed":
+                message, problems = payload
+                raise LoadError(message, problems=problems)
+            else:
+                raise RuntimeError(f"reading the upload failed:\n{payload[0]}")
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join()
+        messages.close()
+
+
+def _next_message(messages: Queue[tuple[Any, ...]], child: Any) -> tuple[Any, ...]:
+    while True:
+        try:
+            return messages.get(timeout=_POLL_SECONDS)
+        except queue.Empty:
+            if not child.is_alive():
+                try:
+                    return messages.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    code = child.exitcode
+                    raise LoadError(f"reading the upload stopped (exit code {code})") from None
+
+
+def _read(
+    load_class: type[Load],
+    path: Path,
+    tenant_id: str,
+    seen: Any,
+    report_progress: bool,
+    messages: Queue[tuple[Any, ...]],
+) -> None:
+    """The child: read the upload, sending rows, progress and the report."""
+    from ._load import read_upload
+
+    try:
+        report = read_upload(
+            load_class,
+            path,
+            tenant_id=tenant_id,
+            seen=seen,
+            sink=lambda table, rows: messages.put(("rows", table, rows)),
+            progress=(lambda done: messages.put(("progress", done))) if report_progress else None,
+        )
+        messages.put(("done", report))
+    except LoadError as error:
+        messages.put(("failed", error.message, error.problems))
+    except BaseException:
+        messages.put(("crashed", traceback.format_exc()))
+    finally:
+        messages.close()
+        messages.join_thread()

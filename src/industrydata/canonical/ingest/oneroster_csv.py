@@ -1,0 +1,601 @@
+"""Loading a OneRoster 1.1 CSV upload (bulk mode) into the same canonical tables as SDS.
+
+The field-by-field mapping is documented in ``docs/oneroster-csv-mapping.md``. The upload is
+a folder or a zip archive with ``manifest.csv`` and the files it lists as ``bulk``. Only bulk
+uploads are full loads: a ``delta`` file, a missing manifest entry for a roster file, or
+``orgs``/``users`` not listed as bulk is a structural problem and nothing is loaded.
+Gradebook and resource files (categories, lineItems, results, resources, classResources,
+courseResources) carry no roster data and are not read. Records are validated and mapped as
+in the SDS loader: an error rejects the record, a warning drops an optional value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ...errors import LoadProblem
+from ..vocabulary import ref_id
+from ._csv import CsvFile, RecordReader, check_structure, structural
+from ._load import Load, anchor_id, run_load, user_match_id
+from ._record import Record, ref_code
+from ._source import Upload
+from .progress import ProgressCallback
+from .report import LoadReport
+
+__all__ = ["ONEROSTER_FILES", "ONEROSTER_SOURCE_SYSTEM", "load_oneroster_csv"]
+
+ONEROSTER_SOURCE_SYSTEM = "OneRoster"
+
+MANIFEST = CsvFile("manifest.csv", required=True, required_headers=("propertyName", "value"))
+ACADEMIC_SESSIONS = CsvFile(
+    "academicSessions.csv",
+    required=False,
+    required_headers=("sourcedId", "title", "type", "startDate", "endDate", "schoolYear"),
+    optional_headers=("status", "dateLastModified", "parentSourcedId"),
+)
+ORGS = CsvFile(
+    "orgs.csv",
+    required=True,
+    required_headers=("sourcedId", "name", "type"),
+    optional_headers=("status", "dateLastModified", "identifier", "parentSourcedId"),
+)
+COURSES = CsvFile(
+    "courses.csv",
+    required=False,
+    required_headers=("sourcedId", "title", "orgSourcedId"),
+    optional_headers=(
+        "status",
+        "dateLastModified",
+        "schoolYearSourcedId",
+        "courseCode",
+        "grades",
+        "subjects",
+        "subjectCodes",
+    ),
+)
+CLASSES = CsvFile(
+    "classes.csv",
+    required=False,
+    required_headers=(
+        "sourcedId",
+        "title",
+        "courseSourcedId",
+        "classType",
+        "schoolSourcedId",
+        "termSourcedIds",
+    ),
+    optional_headers=(
+        "status",
+        "dateLastModified",
+        "grades",
+        "classCode",
+        "location",
+        "subjects",
+        "subjectCodes",
+        "periods",
+    ),
+)
+USERS = CsvFile(
+    "users.csv",
+    required=True,
+    required_headers=(
+        "sourcedId",
+        "enabledUser",
+        "orgSourcedIds",
+        "role",
+        "username",
+        "givenName",
+        "familyName",
+    ),
+    optional_headers=(
+        "status",
+        "dateLastModified",
+        "userIds",
+        "middleName",
+        "identifier",
+        "email",
+        "sms",
+        "phone",
+        "agentSourcedIds",
+        "grades",
+        "password",
+    ),
+)
+ENROLLMENTS = CsvFile(
+    "enrollments.csv",
+    required=False,
+    required_headers=("sourcedId", "classSourcedId", "schoolSourcedId", "userSourcedId", "role"),
+    optional_headers=("status", "dateLastModified", "primary", "beginDate", "endDate"),
+)
+_RACES = (
+    "americanIndianOrAlaskaNative",
+    "asian",
+    "blackOrAfricanAmerican",
+    "nativeHawaiianOrOtherPacificIslander",
+    "white",
+    "demographicRaceTwoOrMoreRaces",
+)
+DEMOGRAPHICS = CsvFile(
+    "demographics.csv",
+    required=False,
+    required_headers=("sourcedId",),
+    optional_headers=(
+        "status",
+        "dateLastModified",
+        "birthDate",
+        "sex",
+        *_RACES,
+        "hispanicOrLatinoEthnicity",
+        "countryOfBirthCode",
+        "stateOfBirthAbbreviation",
+        "cityOfBirth",
+        "publicSchoolResidenceStatus",
+    ),
+)
+
+ONEROSTER_FILES: tuple[CsvFile, ...] = (
+    ACADEMIC_SESSIONS,
+    ORGS,
+    COURSES,
+    CLASSES,
+    USERS,
+    ENROLLMENTS,
+    DEMOGRAPHICS,
+)
+"""The roster files of the format, in the order they load (referenced files first)."""
+
+_NOT_ROSTER = frozenset(
+    {"categories", "classResources", "courseResources", "lineItems", "resources", "results"}
+)
+_MODES = frozenset({"bulk", "absent", "delta"})
+_CONTACT_ROLES = frozenset({"parent", "guardian", "relative"})
+_USER_ID = re.compile(r"\{([^:{}]*):([^{}]*)\}")
+_TERM = str(ref_id("RefSessionType", "term"))
+_HISPANIC = str(ref_id("RefEthnicity", "hispanicOrLatinoEthnicity"))
+_RACE_IDS = {column: str(ref_id("RefRace", column)) for column in _RACES}
+
+
+def load_oneroster_csv(
+    engine: Engine,
+    path: Path,
+    *,
+    tenant_id: str,
+    now: datetime | None = None,
+    progress: ProgressCallback | None = None,
+    parallel: bool | None = None,
+) -> LoadReport:
+    """Load a OneRoster 1.1 CSV upload (bulk) as a full upload for ``tenant_id``.
+
+    Args:
+        engine: the canonical store.
+        path: a folder or zip archive with ``manifest.csv`` and the files it lists.
+        tenant_id: the tenant whose canonical data this upload replaces.
+        now: the time the load is recorded at (FirstSeen/LastSeen); default the current
+            UTC time. Naive values are taken as UTC.
+        progress: called while each file is read (see ``FileProgress``).
+        parallel: read the files in a child process while this one writes the rows;
+            default: for uploads of ``PARALLEL_FROM_BYTES`` and more.
+
+    Raises:
+        LoadError: the manifest is missing or not a bulk roster upload, a listed file or a
+            required header is missing, or a file is not readable CSV; nothing was written.
+    """
+    return run_load(
+        _OneRosterLoad,
+        engine,
+        path,
+        tenant_id=tenant_id,
+        now=now,
+        progress=progress,
+        parallel=parallel,
+        what="OneRoster 1.1 CSV",
+    )
+
+
+def _manifest(upload: Upload, problems: list[LoadProblem]) -> dict[str, str]:
+    """``file.*`` entries of the manifest by file name (``users.csv`` → ``bulk``)."""
+    modes: dict[str, str] = {}
+    for record in RecordReader(upload, MANIFEST, problems):
+        name, value = record.values["propertyName"], record.values["value"]
+        if name == "oneroster.version" and value != "1.1":
+            problems.append(
+                structural(MANIFEST.name, record.line, "value", f"OneRoster {value} is not 1.1")
+            )
+        if not name.startswith("file.") or name[5:] in _NOT_ROSTER:
+            continue
+        mode = value.casefold()
+        if mode not in _MODES:
+            reason = f"{name} must be bulk, absent or delta, not {value!r}"
+            problems.append(structural(MANIFEST.name, record.line, "value", reason))
+        elif mode == "delta":
+            reason = f"{name} is delta: only bulk uploads can be loaded as a full upload"
+            problems.append(structural(MANIFEST.name, record.line, "value", reason))
+        modes[name[5:] + ".csv"] = mode
+    return modes
+
+
+class _OneRosterLoad(Load):
+    """One OneRoster load in progress: the keys seen so far, by file."""
+
+    source_system = ONEROSTER_SOURCE_SYSTEM
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.sessions: dict[str, str] = {}
+        self.orgs: dict[str, str] = {}
+        self.courses: dict[str, str] = {}
+        self.classes: dict[str, str] = {}
+        self.users: dict[str, str] = {}
+        self._roles: dict[str, str] = {}
+        self._pending: list[tuple[Record, dict[str, object]]] = []
+        self._agents: list[tuple[Record, str, str]] = []
+        self._related: set[tuple[str, str]] = set()
+
+    @classmethod
+    def check(cls, upload: Upload) -> list[LoadProblem]:
+        problems = check_structure(upload, (MANIFEST,))
+        if problems:
+            return problems
+        modes = _manifest(upload, problems)
+        listed = tuple(spec for spec in ONEROSTER_FILES if modes.get(spec.name) == "bulk")
+        for spec in ONEROSTER_FILES:
+            entry = f"file.{spec.name.removesuffix('.csv')}"
+            if spec.name not in modes:
+                problems.append(structural(MANIFEST.name, None, None, f"{entry} is not listed"))
+            elif spec.required and modes[spec.name] == "absent":
+                reason = f"{entry} is absent: a full upload needs it as bulk"
+                problems.append(structural(MANIFEST.name, None, None, reason))
+            elif modes[spec.name] == "bulk" and spec.name not in upload.names:
+                reason = "listed as bulk in manifest.csv but missing"
+                problems.append(structural(spec.name, None, None, reason))
+        present = tuple(spec for spec in listed if spec.name in upload.names)
+        return problems + check_structure(upload, present)
+
+    def load_files(self) -> None:
+        modes = _manifest(self.upload, [])
+        steps: dict[str, Callable[[Record], None]] = {
+            ACADEMIC_SESSIONS.name: self._session,
+            ORGS.name: self._org,
+            COURSES.name: self._course,
+            CLASSES.name: self._class,
+            USERS.name: self._user,
+            ENROLLMENTS.name: self._enrollment,
+            DEMOGRAPHICS.name: self._demographic,
+        }
+        for spec in ONEROSTER_FILES:
+            if modes.get(spec.name) == "bulk":
+                self.read(spec, steps[spec.name])
+            elif spec.name in self.upload.names:
+                reason = "manifest.csv lists the file as absent; not read"
+                self.problems.append(LoadProblem("warning", spec.name, None, None, None, reason))
+            if spec is ACADEMIC_SESSIONS:
+                self._write_pending("Session", "ParentSessionId", self.sessions, "academic session")
+            elif spec is ORGS:
+                self._write_pending("Organization", "ParentOrganizationId", self.orgs, "org")
+            elif spec is USERS:
+                self._write_relationships()
+
+    def _keep(self, record: Record) -> bool:
+        """False when the record is rejected, marked ``tobedeleted`` or a duplicate."""
+        if record.values.get("status", "").casefold() == "tobedeleted":
+            reason = "status is tobedeleted; record not loaded"
+            record.warning("status", record.values["status"], reason)
+            return False
+        return not record.rejected and self.claim(record, "sourcedId", record.values["sourcedId"])
+
+    def _write_pending(self, table: str, column: str, known: dict[str, str], what: str) -> None:
+        """Rows whose parent may come later in their own file, written once all are known."""
+        for record, row in self._pending:
+            row[column] = record.reference("parentSourcedId", known, what)
+            self.add(table, **row)
+        self._pending = []
+
+    def _session(self, record: Record) -> None:
+        key = record.text("sourcedId", required=True)
+        title = record.text("title", required=True)
+        if record.text("type").casefold() == "gradingperiod":
+            session_type = _TERM  # the export's vocabulary has no grading period
+        else:
+            session_type = record.enum("type", "RefSessionType", required=True)
+        start = record.date("startDate", required=True)
+        end = record.date("endDate", required=True)
+        year = record.enum("schoolYear", "RefAcademicYear", required=True)
+        if start and end and end < start:
+            record.error("endDate", end, "endDate is before startDate")
+        if not self._keep(record):
+            return
+        self.sessions[key] = session_id = self.mint["Session"](key)
+        row = {
+            "Id": session_id,
+            "EndDate": end,
+            "ExternalId": key,
+            "Name": title,
+            "RefAcademicYearId": year,
+            "RefSessionTypeId": session_type,
+            "StartDate": start,
+        }
+        self._pending.append((record, row))
+
+    def _org(self, record: Record) -> None:
+        key = record.text("sourcedId", required=True)
+        name = record.text("name", required=True)
+        org_type = record.enum("type", "RefOrgType", required=True)
+        if not self._keep(record):
+            return
+        self.orgs[key] = org_id = self.mint["Organization"](key)
+        row = {
+            "Id": org_id,
+            "ExternalId": key,
+            "Name": name,
+            "RefOrganizationTypeId": org_type,
+            "Identifier": record.text("identifier") or key,
+        }
+        self._pending.append((record, row))
+
+    def _course(self, record: Record) -> None:
+        key = record.text("sourcedId", required=True)
+        title = record.text("title", required=True)
+        org = record.reference("orgSourcedId", self.orgs, "org", required=True)
+        year = record.reference("schoolYearSourcedId", self.sessions, "academic session")
+        grades = record.enums("grades", "RefGradeLevel")
+        subjects = _subject_codes(record)
+        if not self._keep(record):
+            return
+        self.courses[key] = course_id = self.mint["Course"](key)
+        self.add(
+            "Course",
+            Id=course_id,
+            AcademicYearSessionId=year,
+            ExternalId=key,
+            Name=title,
+            OrganizationId=org,
+            Code=record.text("courseCode"),
+        )
+        for grade in grades:
+            self.add(
+                "CourseGradeLevel",
+                Id=self.mint["CourseGradeLevel"](key, grade),
+                CourseId=course_id,
+                RefGradeLevelId=grade,
+            )
+        for subject in subjects:
+            self.add(
+                "CourseSubject",
+                Id=self.mint["CourseSubject"](key, subject),
+                CourseId=course_id,
+                RefAcademicSubjectId=subject,
+            )
+
+    def _class(self, record: Record) -> None:
+        key = record.text("sourcedId", required=True)
+        title = record.text("title", required=True)
+        course = record.reference("courseSourcedId", self.courses, "course", required=True)
+        record.enum("classType", "RefSectionType", required=True)
+        school = record.reference("schoolSourcedId", self.orgs, "org", required=True)
+        record.text("termSourcedIds", required=True)
+        terms = record.references("termSourcedIds", self.sessions, "academic session")
+        grades = record.enums("grades", "RefGradeLevel")
+        subjects = _subject_codes(record)
+        if not self._keep(record):
+            return
+        self.classes[key] = section_id = self.mint["Section"](key)
+        self.add(
+            "Section",
+            Id=section_id,
+            ExternalId=key,
+            Name=title,
+            OrganizationId=school,
+            Code=record.text("classCode"),
+            CourseId=course,
+            Location=record.text("location"),
+        )
+        for session_id in terms:
+            self.add(
+                "SectionSession",
+                Id=self.mint["SectionSession"](key, session_id),
+                SectionId=section_id,
+                SessionId=session_id,
+            )
+        for grade in grades:
+            self.add(
+                "SectionGradeLevel",
+                Id=self.mint["SectionGradeLevel"](key, grade),
+                RefGradeLevelId=grade,
+                SectionId=section_id,
+            )
+        for subject in subjects:
+            self.add(
+                "SectionSubject",
+                Id=self.mint["SectionSubject"](key, subject),
+                RefAcademicSubjectId=subject,
+                SectionId=section_id,
+            )
+
+    def _user(self, record: Record) -> None:
+        key = record.text("sourcedId", required=True)
+        record.boolean("enabledUser", required=True)
+        record.text("orgSourcedIds", required=True)
+        orgs = _references_required(record, "orgSourcedIds", self.orgs, "org")
+        role = record.enum("role", "RefRole", required=True)
+        username = record.text("username", required=True)
+        given = record.text("givenName", required=True)
+        family = record.text("familyName", required=True)
+        grades = record.enums("grades", "RefGradeLevel")
+        email = record.email("email")
+        phones = [(column, record.phone(column)) for column in ("phone", "sms")]
+        user_ids = _user_ids(record)
+        if not self._keep(record):
+            return
+        self.users[key] = person_id = self.mint["Person"](key)
+        role_code = ref_code(role)
+        self._roles[key] = role_code
+        self.add(
+            "Person",
+            Id=person_id,
+            GivenName=given,
+            MiddleName=record.text("middleName"),
+            Surname=family,
+        )
+        identifiers = {
+            "SDSAnchorId": anchor_id(key),
+            "userMatchId": user_match_id(ONEROSTER_SOURCE_SYSTEM, key),
+            "sourceExternalId": key,
+            "username": username,
+            "identifier": record.text("identifier"),
+        }
+        identifiers |= {code: value for code, value in user_ids.items() if code not in identifiers}
+        self.add_contacts(key, person_id, identifiers, email, phones)
+        for position, (org_key, org_id) in enumerate(orgs):
+            parts = ("Role", org_key, user_match_id(ONEROSTER_SOURCE_SYSTEM, key), role_code)
+            self.add(
+                "PersonOrganizationRole",
+                Id=self.mint["PersonOrganizationRole"](key, org_key, role_code, ""),
+                ExternalId="_".join(parts),
+                OrganizationId=org_id,
+                PersonId=person_id,
+                RefRoleId=role,
+                IsPrimary=position == 0,
+                RefGradeLevelId=grades[0] if grades else "",
+            )
+        for agent in _split(record.values.get("agentSourcedIds", "")):
+            self._agents.append((record, key, agent))
+
+    def _write_relationships(self) -> None:
+        """PersonRelationship rows from ``agentSourcedIds``, once every user is known: one row
+        per (user, contact) pair where exactly one side is a parent, guardian or relative,
+        whichever side lists the other."""
+        for record, key, agent in self._agents:
+            agent_role = self._roles.get(agent)
+            if agent_role is None:
+                record.warning("agentSourcedIds", agent, "no user with this sourcedId; left out")
+                continue
+            own_role = self._roles[key]
+            if (agent_role in _CONTACT_ROLES) == (own_role in _CONTACT_ROLES):
+                reason = "neither or both users are a parent, guardian or relative; left out"
+                record.warning("agentSourcedIds", agent, reason)
+                continue
+            child, contact, relation = (
+                (key, agent, agent_role) if agent_role in _CONTACT_ROLES else (agent, key, own_role)
+            )
+            if (child, contact) in self._related:
+                continue
+            self._related.add((child, contact))
+            relationship = str(ref_id("RefPersonRelationship", relation))
+            self.add(
+                "PersonRelationship",
+                Id=self.mint["PersonRelationship"](child, contact, relationship),
+                PersonId=self.users[child],
+                RefPersonRelationshipId=relationship,
+                RelatedPersonId=self.users[contact],
+            )
+        self._agents = []
+
+    def _enrollment(self, record: Record) -> None:
+        key = record.text("sourcedId", required=True)
+        section = record.reference("classSourcedId", self.classes, "class", required=True)
+        record.reference("schoolSourcedId", self.orgs, "org", required=True)
+        person = record.reference("userSourcedId", self.users, "user", required=True)
+        role = record.enum("role", "RefSectionRole", required=True)
+        primary = record.boolean("primary")
+        begin = record.date("beginDate")
+        end = record.date("endDate")
+        if not self._keep(record):
+            return
+        self.add(
+            "Enrollment",
+            Id=self.mint["Enrollment"](key),
+            ExternalId=key,
+            PersonId=person,
+            RefSectionRoleId=role,
+            SectionId=section,
+            EntryDate=begin,
+            ExitDate=end,
+            IsPrimaryStaffForSection=bool(primary),
+        )
+
+    def _demographic(self, record: Record) -> None:
+        key = record.text("sourcedId", required=True)
+        person = record.reference("sourcedId", self.users, "user", required=True)
+        sex = record.enum("sex", "RefSex")
+        birth_date = record.date("birthDate")
+        state = record.enum("stateOfBirthAbbreviation", "RefState")
+        races = [_RACE_IDS[column] for column in _RACES if record.boolean(column)]
+        hispanic = record.boolean("hispanicOrLatinoEthnicity")
+        if not self._keep(record):
+            return
+        self.add(
+            "PersonDemographic",
+            PersonId=person,
+            BirthCity=record.text("cityOfBirth"),
+            BirthCountryCode=record.text("countryOfBirthCode"),
+            BirthDate=birth_date,
+            BirthState=ref_code(state) if state else "",
+            RefSexId=sex,
+        )
+        if hispanic:
+            self.add(
+                "PersonDemographicEthnicity",
+                Id=self.mint["PersonDemographicEthnicity"](key, _HISPANIC),
+                PersonId=person,
+                RefEthnicityId=_HISPANIC,
+            )
+        for race in races:
+            self.add(
+                "PersonDemographicRace",
+                Id=self.mint["PersonDemographicRace"](key, race),
+                PersonId=person,
+                RefRaceId=race,
+            )
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _references_required(
+    record: Record, column: str, known: dict[str, str], what: str
+) -> list[tuple[str, str]]:
+    """(source key, canonical id) of each entry of a list whose entries must all exist."""
+    found: dict[str, str] = {}
+    for key in _split(record.values.get(column, "")):
+        if key in known:
+            found.setdefault(key, known[key])
+        else:
+            record.error(column, key, f"no {what} with this sourcedId")
+    return list(found.items())
+
+
+def _subject_codes(record: Record) -> list[str]:
+    """RefAcademicSubject ids of ``subjectCodes``: SCED codes, of which the first two digits
+    name the subject area (``03001`` → ``03``)."""
+    ids: list[str] = []
+    for code in _split(record.values.get("subjectCodes", "")):
+        area = code[:2] if len(code) == 5 and code.isdigit() else code
+        found = ref_id("RefAcademicSubject", area)
+        if found is None:
+            record.error("subjectCodes", code, "not a SCED subject code")
+        elif str(found) not in ids:
+            ids.append(str(found))
+    return ids
+
+
+def _user_ids(record: Record) -> dict[str, str]:
+    """``userIds`` entries ``{type:identifier}`` by RefIdentifierType code; an unknown type
+    or a malformed entry is left out with a warning."""
+    value = record.values.get("userIds", "")
+    found: dict[str, str] = {}
+    for kind, identifier in _USER_ID.findall(value):
+        code = ref_code(str(known)) if (known := ref_id("RefIdentifierType", kind)) else None
+        if code is None or not identifier.strip():
+            reason = "not a RefIdentifierType with an identifier; left out"
+            record.warning("userIds", f"{{{kind}:{identifier}}}", reason)
+        elif code not in found:
+            found[code] = identifier.strip()
+    if value and not found and not _USER_ID.search(value):
+        record.warning("userIds", value, "not a list of {type:identifier}; left out")
+    return found
