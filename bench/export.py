@@ -3,6 +3,7 @@
     .venv/bin/python bench/export.py                       # ~10 million canonical rows
     .venv/bin/python bench/export.py --students 2000       # a quick look
     .venv/bin/python bench/export.py --store /tmp/district.db   # prepare once, reuse after
+    .venv/bin/python bench/export.py --store /tmp/district.db --repeat 3   # docs/performance.md
 
 A generated district (``canonical.generator``, loaded with ``load_sds_csv`` into SQLite) is
 exported to a local folder by: (a) the floor, ADBC → Arrow → pyarrow.parquet per table with
@@ -47,6 +48,8 @@ DELTA_AGAIN = "delta after 1% change"
 
 @dataclass(frozen=True)
 class Measurement:
+    """One export: rows written, wall seconds, the child's peak RSS in bytes."""
+
     name: str
     rows: int
     seconds: float

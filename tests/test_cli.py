@@ -5,6 +5,7 @@ on stderr and a non-zero exit, and leaves the store as it was."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import shutil
@@ -15,11 +16,13 @@ import jwt
 import pytest
 from click.testing import Result
 from sqlalchemy import select
+from rich.console import Console
 from typer.testing import CliRunner
 
 from industrydata.canonical.sql import TENANT_COLUMN, sql_table
 from industrydata.canonical.statistics import count_rows
 from industrydata.canonical.tables import CANONICAL_TABLES, table_by_name
+from industrydata import cli
 from industrydata.cli import app
 from industrydata.config import Settings
 from industrydata.demo import DEMO_ADMINS, DEMO_TENANT_ID
@@ -27,6 +30,7 @@ from industrydata.directory import get_user, global_administrators, is_global_ad
 from industrydata.errors import Unauthenticated
 from industrydata.identity import DEFAULT_DELEGATED_SCOPES, DevelopmentKeys, TokenValidator
 from industrydata.store import Store, open_store
+from tests.canonical.ingest_support import ONEROSTER_DROP, write_drop
 
 TENANT = "5d0c3b1a-7e2f-4a6b-9c8d-0e1f2a3b4c5d"
 USER = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -311,6 +315,102 @@ def test_import_sds_csv_report_writes_the_problems_as_csv(
     ]
     assert problems[0][5]
     assert "errors: 1, warnings: 0" in one_line(result.stdout)
+
+
+# --- import oneroster-csv and load progress -----------------------------------------------
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "zip"])
+def test_import_oneroster_csv_prints_rows_per_table_and_a_line_per_file(
+    data_dir: Path, store_url: str, store: Store, tmp_path: Path, packed: bool
+) -> None:
+    upload = write_drop(tmp_path / "oneroster", ONEROSTER_DROP)
+    if packed:
+        upload = Path(shutil.make_archive(str(tmp_path / "oneroster"), "zip", upload))
+
+    result = invoke(
+        "import",
+        "oneroster-csv",
+        upload,
+        "--tenant",
+        TENANT,
+        "--data-dir",
+        data_dir,
+        store_url=store_url,
+    )
+
+    assert result.exit_code == 0, result.stderr
+    counts = count_rows(store.engine, TENANT)
+    assert printed_rows(result.stdout) == counts
+    assert counts["Person"] == 3 and counts["Enrollment"] == 2
+    progress = re.findall(
+        r"^(\w+\.csv): ([\d,]+) records \(([\d,]+) rows/s\)$", result.stdout, re.M
+    )
+    assert [(file, records) for file, records, _ in progress] == [
+        ("academicSessions.csv", "3"),
+        ("orgs.csv", "2"),
+        ("courses.csv", "1"),
+        ("classes.csv", "1"),
+        ("users.csv", "3"),
+        ("enrollments.csv", "2"),
+        ("demographics.csv", "1"),
+    ]
+    assert "errors: 0, warnings: 0" in result.stdout
+
+
+def test_import_oneroster_csv_structural_error_prints_the_problems_and_changes_nothing(
+    data_dir: Path, store_url: str, store: Store, tmp_path: Path
+) -> None:
+    manifest = ONEROSTER_DROP["manifest.csv"].replace("file.users,bulk", "file.users,delta")
+    upload = write_drop(tmp_path / "delta", ONEROSTER_DROP | {"manifest.csv": manifest})
+    report = tmp_path / "problems.csv"
+
+    result = invoke(
+        "import",
+        "oneroster-csv",
+        upload,
+        "--tenant",
+        TENANT,
+        "--report",
+        report,
+        "--data-dir",
+        data_dir,
+        store_url=store_url,
+    )
+
+    assert result.exit_code == 1
+    assert "manifest.csv" in result.stderr and "delta" in one_line(result.stderr)
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+    with report.open(encoding="utf-8", newline="") as handle:
+        header, *problems = list(csv.reader(handle))
+    assert header == PROBLEM_HEADER
+    assert [problem[:4] for problem in problems] == [["error", "manifest.csv", "16", "value"]]
+    assert sum(count_rows(store.engine, TENANT).values()) == 0
+
+
+def test_import_shows_a_progress_bar_per_file_on_a_terminal(
+    data_dir: Path, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=screen, force_terminal=True, width=140))
+    upload = write_drop(tmp_path / "oneroster", ONEROSTER_DROP)
+
+    result = invoke(
+        "import",
+        "oneroster-csv",
+        upload,
+        "--tenant",
+        TENANT,
+        "--data-dir",
+        data_dir,
+        store_url=store_url,
+    )
+
+    assert result.exit_code == 0, result.stderr
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    for file in ("academicSessions.csv", "users.csv", "demographics.csv"):
+        assert re.search(rf"{re.escape(file)}.*rows/s", shown), file
+    assert not re.search(r"^\w+\.csv: [\d,]+ records \(", shown, re.M)
 
 
 # --- generate sds-csv ---------------------------------------------------------------------

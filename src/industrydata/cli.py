@@ -5,19 +5,32 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from .config import Settings
 from .errors import IndustryDataError, LoadError, LoadProblem
 
 if TYPE_CHECKING:
-    from .canonical.ingest import LoadReport
+    from .canonical.ingest import FileProgress, LoadReport, ProgressCallback
 
 app = typer.Typer(
     help="industrydata: the industryData data-share outgoing flow, as open software.",
@@ -149,6 +162,23 @@ def add_user(
     console.print(f"added {display_name} ({id}) as {role} of tenant {tenant}")
 
 
+def _problem_table(problems: list[LoadProblem], *, shown: int = 200) -> Table:
+    title = "Problems" if len(problems) <= shown else f"Problems (first {shown} of {len(problems)})"
+    table = Table(title=title)
+    for column in ("severity", "file", "line", "column", "value", "reason"):
+        table.add_column(column)
+    for problem in problems[:shown]:
+        table.add_row(
+            problem.severity,
+            problem.file,
+            str(problem.line or ""),
+            problem.column or "",
+            problem.value or "",
+            problem.reason,
+        )
+    return table
+
+
 def _print_report(report: LoadReport, report_file: Path | None) -> None:
     table = Table(title="Rows written per table")
     table.add_column("table")
@@ -157,19 +187,7 @@ def _print_report(report: LoadReport, report_file: Path | None) -> None:
         table.add_row(name, str(rows))
     console.print(table)
     if report.problems:
-        problems = Table(title="Problems")
-        for column in ("severity", "file", "line", "column", "value", "reason"):
-            problems.add_column(column)
-        for problem in report.problems[:200]:
-            problems.add_row(
-                problem.severity,
-                problem.file,
-                str(problem.line or ""),
-                problem.column or "",
-                problem.value or "",
-                problem.reason,
-            )
-        console.print(problems)
+        console.print(_problem_table(report.problems))
     console.print(f"errors: {report.errors}, warnings: {report.warnings}")
     if report_file is not None:
         _write_problems(report.problems, report_file)
@@ -192,32 +210,81 @@ def _write_problems(problems: list[LoadProblem], path: Path) -> None:
             )
 
 
-@import_app.command("sds-csv")
-def import_sds_csv(
-    folder: Annotated[Path, typer.Argument(help="Folder with the SDS v2.1 CSV files.")],
-    tenant: Tenant,
-    report_file: Annotated[
-        Optional[Path], typer.Option("--report", help="Write the problems as CSV.")
-    ] = None,
-    data_dir: DataDir = Path("./data"),
-) -> None:
-    """Load an SDS v2.1 CSV drop as a full upload for a tenant; prints a summary.
+class _RowsPerSecond(ProgressColumn):
+    """Records read per second since the file's first record."""
 
-    Example: industrydata import sds-csv ./sds-drop --tenant $TENANT
-    """
-    from .canonical.ingest import load_sds_csv
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.fields['rate']:>9,.0f} rows/s")
+
+
+@contextmanager
+def _load_progress() -> Iterator[ProgressCallback]:
+    """A progress bar per file on a terminal; a line per file otherwise (logs, pipes)."""
+    started = [time.perf_counter()]
+    first_seen: dict[str, float] = {}
+
+    def rate(progress: FileProgress) -> float:
+        begun = first_seen.setdefault(progress.file, started[0])
+        elapsed = time.perf_counter() - begun
+        if progress.done:
+            started[0] = time.perf_counter()
+        return progress.records / elapsed if elapsed > 0 else 0.0
+
+    if not console.is_terminal:
+
+        def line(progress: FileProgress) -> None:
+            if progress.done:
+                per_second = rate(progress)
+                console.print(
+                    f"{progress.file}: {progress.records:,} records ({per_second:,.0f} rows/s)"
+                )
+
+        yield line
+        return
+    columns = (
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        TextColumn("{task.fields[records]:>12,} records"),
+        _RowsPerSecond(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def bar(progress: FileProgress) -> None:
+            if progress.file not in tasks:
+                tasks[progress.file] = bars.add_task(
+                    progress.file, total=max(progress.bytes_total, 1), records=0, rate=0.0
+                )
+            bars.update(
+                tasks[progress.file],
+                completed=progress.bytes_read,
+                records=progress.records,
+                rate=rate(progress),
+            )
+
+        yield bar
+
+
+def _import(
+    load: Callable[..., LoadReport],
+    path: Path,
+    tenant: str,
+    report_file: Path | None,
+    data_dir: Path,
+) -> None:
+    """Run one loader as a full upload for a tenant, with progress, then print its report."""
     from .store import open_store, upgrade_to_head
 
+    tenant_id = _guid(tenant, "--tenant")
     settings = _settings(data_dir)
     store = open_store(settings.effective_database_url)
     try:
         upgrade_to_head(store.write_engine)
-        report = load_sds_csv(store.write_engine, folder, tenant_id=_guid(tenant, "--tenant"))
+        with _load_progress() as progress:
+            report = load(store.write_engine, path, tenant_id=tenant_id, progress=progress)
     except LoadError as error:
-        for problem in error.problems:
-            errors.print(
-                f"{problem.file}:{problem.line or '-'}: {problem.column or ''} {problem.reason}"
-            )
+        errors.print(_problem_table(error.problems))
         if report_file is not None:
             _write_problems(error.problems, report_file)
         _fail(error)
@@ -225,6 +292,47 @@ def import_sds_csv(
     finally:
         store.dispose()
     _print_report(report, report_file)
+
+
+ReportFile = Annotated[
+    Optional[Path], typer.Option("--report", help="Write the problems as CSV to this file.")
+]
+
+
+@import_app.command("sds-csv")
+def import_sds_csv(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder (or zip archive) with the SDS v2.1 CSV files.")
+    ],
+    tenant: Tenant,
+    report_file: ReportFile = None,
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Load an SDS v2.1 CSV drop as a full upload for a tenant; prints a summary.
+
+    Example: industrydata import sds-csv ./sds-drop --tenant $TENANT --report problems.csv
+    """
+    from .canonical.ingest import load_sds_csv
+
+    _import(load_sds_csv, folder, tenant, report_file, data_dir)
+
+
+@import_app.command("oneroster-csv")
+def import_oneroster_csv(
+    path: Annotated[
+        Path, typer.Argument(help="Folder or zip archive with manifest.csv and the CSV files.")
+    ],
+    tenant: Tenant,
+    report_file: ReportFile = None,
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Load a OneRoster 1.1 CSV upload (bulk) as a full upload for a tenant; prints a summary.
+
+    Example: industrydata import oneroster-csv ./oneroster.zip --tenant $TENANT
+    """
+    from .canonical.ingest import load_oneroster_csv
+
+    _import(load_oneroster_csv, path, tenant, report_file, data_dir)
 
 
 @import_app.command("sds-lake")
@@ -236,37 +344,16 @@ def import_sds_lake(
         ),
     ],
     tenant: Tenant,
-    report_file: Annotated[
-        Optional[Path], typer.Option("--report", help="Write the problems as CSV.")
-    ] = None,
+    report_file: ReportFile = None,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Replace a tenant's roster with an SDS lake-export snapshot (ids and timestamps kept).
 
     Example: industrydata import sds-lake ./lake/roster/2021-09-05T06-16-22 --tenant $TENANT
     """
-    from .canonical.ingest.sds_lake import load_sds_lake
-    from .store import open_store, upgrade_to_head
+    from .canonical.ingest import load_sds_lake
 
-    settings = _settings(data_dir)
-    store = open_store(settings.effective_database_url)
-    try:
-        upgrade_to_head(store.write_engine)
-        report = load_sds_lake(
-            store.write_engine, snapshot_folder, tenant_id=_guid(tenant, "--tenant")
-        )
-    except LoadError as error:
-        for problem in error.problems:
-            errors.print(
-                f"{problem.file}:{problem.line or '-'}: {problem.column or ''} {problem.reason}"
-            )
-        if report_file is not None:
-            _write_problems(error.problems, report_file)
-        _fail(error)
-        return
-    finally:
-        store.dispose()
-    _print_report(report, report_file)
+    _import(load_sds_lake, snapshot_folder, tenant, report_file, data_dir)
 
 
 @generate_app.command("sds-csv")

@@ -543,7 +543,9 @@ def test_secrets_never_echoed(
 
 
 @pytest.mark.parametrize("field", ["displayName", "shareName"])
-def test_nul_character_is_400(client: TestClient, tenant: TenantUsers, admin: dict[str, str], unchanged: None, field: str) -> None:
+def test_nul_character_is_400(
+    client: TestClient, tenant: TenantUsers, admin: dict[str, str], unchanged: None, field: str
+) -> None:
     body = {**flow_body(tenant, shareName="fresh-name"), field: "bad\x00name"}
     response = client.post(FLOWS, json=body, headers=admin)
     assert_graph_error(response, 400, "badRequest", "invalidProperty")

@@ -14,7 +14,11 @@ from hypothesis import strategies as st
 from tests.api.conftest import FLOWS
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=5)
     ),

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from industrydata.canonical.generator import generate_sds_csv
 from industrydata.canonical.ingest import SDS_FILES, load_sds_csv
 from industrydata.canonical.statistics import count_rows
+from tests.canonical.ingest_support import rows_of
 
 TENANT = "9a1c0e55-0000-4000-8000-000000000001"
 
@@ -91,3 +92,23 @@ def test_generate_sds_csv_users_have_unique_ids_and_usernames(tmp_path: Path) ->
 def test_generate_sds_csv_without_students_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         generate_sds_csv(tmp_path, students=0)
+
+
+def test_generate_sds_csv_fills_user_numbers_and_class_codes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    generate_sds_csv(tmp_path, students=40, seed=2)
+
+    load_sds_csv(engine, tmp_path, tenant_id=TENANT)
+
+    numbers = _column(tmp_path, "users.csv", "userNumber")
+    users = _column(tmp_path, "users.csv", "sourcedId")
+    assert {user for user, number in zip(users, numbers, strict=True) if number} == {
+        user for user in users if not user.startswith("gdn-")
+    }
+    assert len(set(filter(None, numbers))) == len(list(filter(None, numbers)))
+    identifiers = rows_of(engine, "PersonIdentifier", TENANT)
+    assert sum(row["RefIdentifierTypeId"] == "200" for row in identifiers) == len(
+        list(filter(None, numbers))
+    )
+    assert all(row["Code"] for row in rows_of(engine, "Section", TENANT))

@@ -23,63 +23,24 @@ from industrydata.canonical.ingest import (
 from industrydata.canonical.statistics import count_rows
 from industrydata.errors import LoadError
 
-from .ingest_support import dangling, problems_of, rows_of, whole_store, with_line, write_drop
+from tests.canonical.ingest_support import (
+    ONEROSTER_DROP,
+    ONEROSTER_MANIFEST,
+    dangling,
+    problems_of,
+    rows_of,
+    whole_store,
+    with_line,
+    write_drop,
+)
 
 TENANT = "0e5c1a77-0000-4000-8000-000000000001"
 OTHER_TENANT = "0e5c1a77-0000-4000-8000-000000000002"
 FIRST_LOAD = datetime(2025, 9, 1, 6, 0, 0)
 SECOND_LOAD = datetime(2025, 9, 2, 6, 0, 0)
 
-MANIFEST = """propertyName,value
-manifest.version,1.0
-oneroster.version,1.1
-file.academicSessions,bulk
-file.categories,absent
-file.classes,bulk
-file.classResources,absent
-file.courses,bulk
-file.courseResources,absent
-file.demographics,bulk
-file.enrollments,bulk
-file.lineItems,absent
-file.orgs,bulk
-file.resources,absent
-file.results,absent
-file.users,bulk
-source.systemName,Example SIS
-source.systemCode,EX
-"""
-
-DROP = {
-    "manifest.csv": MANIFEST,
-    "academicSessions.csv": """sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear
-y1,,,2025-2026,schoolYear,2025-08-25,2026-06-12,,2026
-f1,,,Fall 2025,term,2025-08-25,2026-01-16,y1,2026
-q1,,,Quarter 1,gradingPeriod,2025-08-25,2025-10-31,f1,2026
-""",
-    "orgs.csv": """sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId
-s1,,,North High,school,NH-001,d1
-d1,,,North District,district,,
-""",
-    "courses.csv": """sourcedId,status,dateLastModified,schoolYearSourcedId,title,courseCode,grades,orgSourcedId,subjects,subjectCodes
-c1,,,y1,Algebra I,ALG1,"09,10",s1,Mathematics,02001
-""",
-    "classes.csv": """sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods
-k1,,,"Algebra I, period 1",09,c1,ALG1-1,scheduled,Room 101,s1,"f1,q1",Mathematics,02,1
-""",
-    "users.csv": """sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password
-u1,,,true,s1,student,ann@x.example,{Fed:F-1},Ann,Lee,Marie,S-0001,Ann@X.example,,,p1,09,Secret-1
-t1,,,true,"s1,d1",teacher,tia@x.example,,Tia,Fox,,T-01,tia@x.example,,+1 (555) 123-0002,,,Secret-2
-p1,,,true,s1,parent,pat@mail.example,,Pat,Lee,,,pat@mail.example,+15551230003,,u1,,Secret-3
-""",
-    "enrollments.csv": """sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate
-e1,,,k1,s1,u1,student,false,2025-08-25,
-e2,,,k1,s1,t1,teacher,true,,
-""",
-    "demographics.csv": """sourcedId,status,dateLastModified,birthDate,sex,americanIndianOrAlaskaNative,asian,blackOrAfricanAmerican,nativeHawaiianOrOtherPacificIslander,white,demographicRaceTwoOrMoreRaces,hispanicOrLatinoEthnicity,countryOfBirthCode,stateOfBirthAbbreviation,cityOfBirth,publicSchoolResidenceStatus
-u1,,,2010-03-04,female,false,true,false,false,true,true,true,US,wa,Seattle,01652
-""",
-}
+MANIFEST = ONEROSTER_MANIFEST
+DROP = ONEROSTER_DROP
 
 # Reasoned from DROP, file by file:
 ROWS = {
@@ -126,6 +87,8 @@ def _zip(folder: Path, archive: Path, *, inside: str = "") -> Path:
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
         for path in sorted(folder.iterdir()):
             zipped.write(path, inside + path.name)
+        if inside:  # what macOS adds when it zips a folder
+            zipped.writestr(f"__MACOSX/{inside}._manifest.csv", b"\x00\x05\x16\x07")
     return archive
 
 

@@ -21,7 +21,14 @@ from industrydata.canonical.statistics import count_rows
 from industrydata.canonical.tables import CANONICAL_TABLES
 from industrydata.errors import LoadError
 
-from .ingest_support import dangling, problems_of, rows_of, whole_store, with_line, write_drop
+from tests.canonical.ingest_support import (
+    dangling,
+    problems_of,
+    rows_of,
+    whole_store,
+    with_line,
+    write_drop,
+)
 
 TENANT = "3f5e8d1a-0000-4000-8000-000000000001"
 OTHER_TENANT = "3f5e8d1a-0000-4000-8000-000000000002"
@@ -775,10 +782,14 @@ def test_load_sds_csv_structural_problem_found_in_a_child_process_changes_nothin
     folder = write_drop(tmp_path, BASE_DROP)
     load_sds_csv(engine, folder, tenant_id=TENANT, now=FIRST_LOAD)
     before = whole_store(engine)
-    (folder / "enrollments.csv").write_bytes(b"classSourcedId,userSourcedId,role\nk1,u1,\xff\n")
+    valid = BASE_DROP["enrollments.csv"].encode() * 1000  # past the header check's first block
+    (folder / "enrollments.csv").write_bytes(valid + b"k1,u1,\xff\n")
 
     with pytest.raises(LoadError) as raised:
         load_sds_csv(engine, folder, tenant_id=TENANT, now=SECOND_LOAD, parallel=True)
 
-    assert problems_of(raised.value) == [("error", "enrollments.csv", 2, None, None)]
+    assert [(p.file, p.reason) for p in raised.value.problems] == [
+        ("enrollments.csv", "not valid UTF-8")
+    ]
+    assert raised.value.problems[0].line > 1
     assert whole_store(engine) == before

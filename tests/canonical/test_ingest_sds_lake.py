@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, insert, select
 
+from industrydata.canonical.ingest.progress import FileProgress
 from industrydata.canonical.ingest.sds_lake import SNAPSHOT_MANIFEST, load_sds_lake
 from industrydata.canonical.sql import TENANT_COLUMN, sql_table
 from industrydata.canonical.statistics import count_rows
@@ -348,3 +349,21 @@ def test_load_sds_lake_snapshot_folder_copied_alone_still_reads(
     report = load_sds_lake(engine, alone, tenant_id=TENANT)
 
     assert report.rows["Person"] == 1
+
+
+def test_load_sds_lake_reports_progress_per_file(engine: Engine, tmp_path: Path) -> None:
+    folder = _snapshot(
+        tmp_path,
+        {"Person": f"p1,{SEEN},,,,,,\np2,{SEEN},,,,,,\n", "AadGroup": ""},
+    )
+    reports: list[FileProgress] = []
+
+    load_sds_lake(engine, folder, tenant_id=TENANT, progress=reports.append)
+
+    done = [report for report in reports if report.done]
+    person_size = next((folder / "Person").iterdir()).stat().st_size
+    assert [(report.file.split("/")[0], report.records) for report in done] == [
+        ("AadGroup", 0),
+        ("Person", 2),
+    ]
+    assert done[1].bytes_read == done[1].bytes_total == person_size

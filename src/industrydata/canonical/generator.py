@@ -181,6 +181,7 @@ class _District:
         self.rng = rng
         self.students = students
         self.schools = math.ceil(students / STUDENTS_PER_SCHOOL)
+        self.staff = 0
 
     def write(self) -> None:
         for sourced_id, title, session_type, start, end in SESSIONS:
@@ -244,6 +245,7 @@ class _District:
                         title=f"{subject} {grade} - Section {section}",
                         sessionSourcedIds=CLASS_SESSIONS,
                         courseSourcedId=course,
+                        code=f"{code}-{grade}-{section:02d}",
                     )
                     classes.append(class_id)
             for position, student in enumerate(members):
@@ -262,7 +264,9 @@ class _District:
             familyName=family,
             activeDirectoryMatchId=username,
             email=username,
+            userNumber=f"E{self.staff:06d}",
         )
+        self.staff += 1
         self._role(user, org, role, grade="")
         for class_id in classes:
             self.out["enrollments.csv"].row(classSourcedId=class_id, userSourcedId=user, role=role)
@@ -279,6 +283,7 @@ class _District:
             familyName=family,
             activeDirectoryMatchId=username,
             email=username,
+            userNumber=f"S{student:07d}",
         )
         self._role(user, org, "student", grade=grade)
         school = org.removeprefix("sch-")

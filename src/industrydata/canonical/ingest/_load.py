@@ -17,7 +17,6 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -41,6 +40,7 @@ __all__ = [
     "Load",
     "anchor_id",
     "load_time",
+    "read_upload",
     "run_load",
     "user_match_id",
 ]
@@ -83,7 +83,7 @@ class Load:
         upload: Upload,
         *,
         tenant_id: str,
-        seen: Any,
+        seen: str,
         sink: RowSink,
         progress: ProgressCallback | None,
     ) -> None:
@@ -213,7 +213,7 @@ def read_upload(
     path: Path,
     *,
     tenant_id: str,
-    seen: Any,
+    seen: str,
     sink: RowSink,
     progress: ProgressCallback | None,
 ) -> LoadReport:
@@ -262,18 +262,24 @@ def run_load(
         }
         for writer in writers.values():
             writer.before_load()
-        arguments = dict(tenant_id=tenant_id, seen=driver_time(connection, moment))
+        seen = driver_time(moment)
         if parallel:
             report = read_in_child(
-                load_class, path, writers=writers, progress=progress, **arguments
+                load_class,
+                path,
+                tenant_id=tenant_id,
+                seen=seen,
+                writers=writers,
+                progress=progress,
             )
         else:
             report = read_upload(
                 load_class,
                 path,
+                tenant_id=tenant_id,
+                seen=seen,
                 sink=lambda table, rows: writers[table].write(rows),
                 progress=progress,
-                **arguments,
             )
         for writer in writers.values():
             writer.after_load()

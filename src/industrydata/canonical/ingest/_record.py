@@ -5,7 +5,8 @@ without notes an error and rejects the record; a bad optional value that can sim
 out (a malformed email or phone number, a reference to a record that does not exist) notes a
 warning and is dropped. Matching follows SDS: ids are case-sensitive, enum values
 case-insensitive (stored as the vocabulary spells them), a one-digit grade matches its
-two-digit code, dates are ISO 8601, booleans ``true``/``false`` in any case.
+two-digit code, dates are ISO 8601, booleans ``true``/``false`` in any case, phone numbers
+E.164 once common punctuation is removed.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class TableRows:
         *,
         tenant_id: str,
         source_system_id: str,
-        seen: Any,
+        seen: str,
         sink: RowSink,
         chunk_size: int = 10_000,
     ) -> None:

@@ -3,7 +3,8 @@
 OneRoster packs its CSV files in a zip; SDS uploads are folders. Either way a loader sees the
 same thing: the exact names of the files present and a binary stream per file. Zip members
 are streamed, never extracted. An archive whose files all sit in one top-level folder (what
-zipping a folder produces) is read from inside that folder.
+zipping a folder produces) is read from inside that folder; macOS's ``__MACOSX/`` entries are
+ignored.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import BinaryIO
 from ...errors import LoadError, LoadProblem
 
 __all__ = ["Upload", "open_upload"]
+
+_MAC_RESOURCES = "__MACOSX/"
+"""The resource forks macOS adds when it zips a folder; never part of an upload."""
 
 
 class Upload(ABC):
@@ -48,7 +52,11 @@ class _FolderUpload(Upload):
 
 class _ZipUpload(Upload):
     def __init__(self, path: Path, archive: zipfile.ZipFile) -> None:
-        members = [info for info in archive.infolist() if not info.is_dir()]
+        members = [
+            info
+            for info in archive.infolist()
+            if not info.is_dir() and not info.filename.startswith(_MAC_RESOURCES)
+        ]
         prefix = _common_folder(members)
         self._members = {info.filename[len(prefix) :]: info for info in members}
         sizes = {name: info.file_size for name, info in self._members.items() if "/" not in name}

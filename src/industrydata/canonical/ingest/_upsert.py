@@ -14,16 +14,17 @@ The upsert is SQLAlchemy Core ``insert ... on_conflict_do_update`` of the dialec
 without LastSeen it rewrites a row only when a value changed, so a reload of unchanged data
 only reads those rows. It is compiled once per table with positional parameters and run with
 the driver's ``executemany`` on the tuples of ``TableRows``: the values of a load are plain
-strings, numbers and booleans and the one timestamp is converted once (``driver_time``), so
-per-row parameter processing would only cost time.
+strings, numbers and booleans, the one timestamp included (``driver_time``), so per-row
+parameter processing would only cost time.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
@@ -37,11 +38,11 @@ _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _POSITIONAL = {"sqlite": "qmark", "postgresql": "format"}
 
 
-def driver_time(connection: Connection, moment: datetime) -> Any:
-    """``moment`` as the driver stores a DateTime column (text on SQLite)."""
-    dialect = connection.dialect
-    to_driver = DateTime().dialect_impl(dialect).bind_processor(dialect)
-    return to_driver(moment) if to_driver else moment
+def driver_time(moment: datetime) -> str:
+    """``moment`` as text that both drivers take for a DateTime column: SQLAlchemy's storage
+    format on SQLite, a timestamp literal (the statement casts it) on PostgreSQL. Text keeps
+    every value of a row a plain string, number or boolean."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 class TableUpsert:
@@ -58,7 +59,7 @@ class TableUpsert:
         self._now = now
         self._statement = _upsert_sql(connection.dialect, table)
         self._presence = next((name for name in PRESENCE_COLUMNS if table.has_column(name)), None)
-        self._id_position = row_columns(table).index(table.key[0])
+        self._row_id = itemgetter(row_columns(table).index(table.key[0]))
         self._ids_written: set[str] | None = None
 
     def before_load(self) -> None:
@@ -76,8 +77,7 @@ class TableUpsert:
         self._connection.exec_driver_sql(self._statement, rows)
         self.written += len(rows)
         if self._ids_written is not None:
-            position = self._id_position
-            self._ids_written.update(row[position] for row in rows)
+            self._ids_written.update(map(self._row_id, rows))
 
     def after_load(self) -> None:
         """Clear the presence flag of the tenant's rows that the load did not write."""
@@ -98,15 +98,16 @@ class TableUpsert:
     def _clear_unwritten(self, present: Any) -> None:
         ids = self._sql.c[self.table.key[0]]
         tenant = self._sql.c[TENANT_COLUMN]
-        stored = self._connection.execute(
-            select(ids).where(tenant == self._tenant_id, present.is_not(False))
-        )
+        # All the tenant's ids, straight from the primary key index; clearing a flag that is
+        # already clear changes nothing.
+        stored = self._connection.execute(select(ids).where(tenant == self._tenant_id))
         written = self._ids_written or set()
         absent = [{"absent_id": id_} for (id_,) in stored if id_ not in written]
         if absent:
             self._connection.execute(
                 update(self._sql)
                 .where(tenant == self._tenant_id, ids == bindparam("absent_id"))
+                .where(present.is_not(False))
                 .values({present.name: False}),
                 absent,
             )

@@ -590,12 +590,12 @@ def _user_ids(record: Record) -> dict[str, str]:
     value = record.values.get("userIds", "")
     found: dict[str, str] = {}
     for kind, identifier in _USER_ID.findall(value):
-        code = ref_code(str(known)) if (known := ref_id("RefIdentifierType", kind)) else None
-        if code is None or not identifier.strip():
+        known = ref_id("RefIdentifierType", kind)
+        if known is None or not identifier.strip():
             reason = "not a RefIdentifierType with an identifier; left out"
             record.warning("userIds", f"{{{kind}:{identifier}}}", reason)
-        elif code not in found:
-            found[code] = identifier.strip()
+        else:
+            found.setdefault(ref_code(str(known)), identifier.strip())
     if value and not found and not _USER_ID.search(value):
         record.warning("userIds", value, "not a list of {type:identifier}; left out")
     return found

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,6 +41,7 @@ from ...errors import LoadError, LoadProblem
 from ..arrow import arrow_schema
 from ..sql import TENANT_COLUMN, sql_table
 from ..tables import CANONICAL_TABLES, SCHEMA_VERSION, CanonicalTable, ColumnType
+from .progress import FileProgress, ProgressCallback
 from .report import LoadReport
 
 __all__ = ["SNAPSHOT_MANIFEST", "load_sds_lake"]
@@ -64,7 +65,13 @@ _TYPE_NAMES = {
 _PARSED_TIME = pa.timestamp("us", tz="UTC")
 
 
-def load_sds_lake(engine: Engine, snapshot_folder: Path, *, tenant_id: str) -> LoadReport:
+def load_sds_lake(
+    engine: Engine,
+    snapshot_folder: Path,
+    *,
+    tenant_id: str,
+    progress: ProgressCallback | None = None,
+) -> LoadReport:
     """Replace ``tenant_id``'s canonical data with the rows of an SDS lake-export snapshot.
 
     Args:
@@ -72,6 +79,7 @@ def load_sds_lake(engine: Engine, snapshot_folder: Path, *, tenant_id: str) -> L
         snapshot_folder: a snapshot folder of the export (``…/roster/2021-09-05T06-16-22``),
             holding ``snapshot.roster.manifest.cdm.json``.
         tenant_id: whose canonical data the snapshot becomes.
+        progress: called while each part file is read, and once when it is done.
 
     Returns:
         Rows written per table, rows read per part file (by path inside the snapshot
@@ -84,7 +92,7 @@ def load_sds_lake(engine: Engine, snapshot_folder: Path, *, tenant_id: str) -> L
     folder = Path(snapshot_folder)
     entities, problems = _entities(folder)
     with engine.begin() as connection:
-        load = _LakeLoad(connection, folder, tenant_id, problems)
+        load = _LakeLoad(connection, folder, tenant_id, problems, progress)
         return load.run(entities)
 
 
@@ -223,9 +231,15 @@ class _LakeLoad:
     """One load in progress: the connection, the tenant and the report being filled."""
 
     def __init__(
-        self, connection: Connection, folder: Path, tenant_id: str, warnings: list[LoadProblem]
+        self,
+        connection: Connection,
+        folder: Path,
+        tenant_id: str,
+        warnings: list[LoadProblem],
+        progress: ProgressCallback | None,
     ) -> None:
         self.connection = connection
+        self.progress = progress
         self.folder = folder
         self.tenant_id = tenant_id
         self.problems = list(warnings)
@@ -253,18 +267,26 @@ class _LakeLoad:
         table = writer.table
         malformed: list[LoadProblem] = []
         rows = 0
-        for text in _text_batches(path, file, table, malformed):
-            typed, lines, rejected = _typed(text, table, file, first_line=rows + 1)
-            self.problems.extend(rejected)
-            writer.insert(typed, file, lines, problems=self.problems)
-            rows += text.num_rows
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            for text in _text_batches(handle, size, file, table, malformed):
+                typed, lines, rejected = _typed(text, table, file, first_line=rows + 1)
+                self.problems.extend(rejected)
+                writer.insert(typed, file, lines, problems=self.problems)
+                rows += text.num_rows
+                self._progress(FileProgress(file, rows, handle.tell(), size))
         writer.flush(self.problems)
         if malformed:
             raise LoadError(
                 f"{file} does not hold {table.name} rows ({len(malformed)} malformed rows)",
                 problems=malformed,
             )
+        self._progress(FileProgress(file, rows, size, size, done=True))
         return rows
+
+    def _progress(self, progress: FileProgress) -> None:
+        if self.progress is not None:
+            self.progress(progress)
 
     def _source_systems(self) -> str:
         sql = sql_table("SourceSystem")
@@ -283,10 +305,10 @@ def _display_path(folder: Path, path: Path) -> str:
 
 
 def _text_batches(
-    path: Path, file: str, table: CanonicalTable, malformed: list[LoadProblem]
+    handle: BinaryIO, size: int, file: str, table: CanonicalTable, malformed: list[LoadProblem]
 ) -> Iterator[pa.RecordBatch]:
     """The file's rows as text columns: null for an unquoted empty field, "" for ``""``."""
-    if path.stat().st_size == 0:
+    if size == 0:
         return
     width = len(table.columns)
 
@@ -300,7 +322,7 @@ def _text_batches(
     names = table.column_names
     try:
         reader = pa_csv.open_csv(
-            path,
+            handle,
             read_options=pa_csv.ReadOptions(column_names=names, block_size=_BLOCK_BYTES),
             parse_options=pa_csv.ParseOptions(
                 newlines_in_values=True, invalid_row_handler=wrong_width
