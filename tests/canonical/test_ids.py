@@ -9,7 +9,6 @@ import pytest
 
 from industrydata.canonical.ids import (
     PROJECT_NAMESPACE,
-    StableIds,
     composite_key,
     source_system_id,
     stable_id,
@@ -47,15 +46,6 @@ def test_stable_id_matches_uuid5_for_awkward_keys(key: str) -> None:
 def test_composite_key_separator_inside_a_part_is_unambiguous() -> None:
     assert composite_key("a\x1fb", "c") != composite_key("a", "b\x1fc")
     assert composite_key("a\\", "b") != composite_key("a", "\\b")
-
-
-def test_stable_ids_bound_factory_matches_stable_id() -> None:
-    ids = StableIds("tenant-a", "School Data Sync")
-
-    assert ids("Person", "114001") == stable_id(*INPUTS)
-    assert ids("Enrollment", composite_key("k1", "u\x1f1")) == stable_id(
-        "tenant-a", "School Data Sync", "Enrollment", composite_key("k1", "u\x1f1")
-    )
 
 
 def test_source_system_id_depends_on_tenant_and_name() -> None:

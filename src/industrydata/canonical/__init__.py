@@ -1,7 +1,7 @@
 """The canonical roster store: table definitions, vocabulary, loaders and readers."""
 
 from .arrow import arrow_schema, conform_batch
-from .ids import StableIds, source_system_id, stable_id
+from .ids import IdMinter, source_system_id, stable_id
 from .reader import StoreReader, open_store_reader, read_table
 from .sql import TENANT_COLUMN, sql_table, sql_table_name
 from .statistics import count_rows
@@ -22,11 +22,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "TENANT_COLUMN",
     "CanonicalTable",
+    "IdMinter",
     "Column",
     "ColumnType",
     "RefDefinition",
     "Reference",
-    "StableIds",
     "StoreReader",
     "arrow_schema",
     "conform_batch",

@@ -25,7 +25,7 @@ from ..ids import source_system_id
 from ..tables import CANONICAL_TABLES
 from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
 from ._csv import CsvFile, RecordReader
-from ._ids import IdMinter
+from ..ids import IdMinter
 from ._reader_process import read_in_child
 from ._record import Record
 from ._rows import RowSink, TableRows

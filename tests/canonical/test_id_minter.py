@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from industrydata.canonical.ids import composite_key, stable_id
-from industrydata.canonical.ingest._ids import IdMinter
+from industrydata.canonical.ids import IdMinter
 
 TENANT = "7d1e0c55-0000-4000-8000-000000000001"
 SOURCE = "School Data Sync"
