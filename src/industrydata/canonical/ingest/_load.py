@@ -13,7 +13,7 @@ run beside the database instead of before it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -136,6 +136,18 @@ class Load:
 
     def add(self, table: str, **row: object) -> None:
         self.tables[table].add(row)
+
+    def add_links(
+        self, table: str, owner_key: str, owner: dict[str, str], column: str, values: Iterable[str]
+    ) -> None:
+        """One row of ``table`` per value: ``column`` holds it, ``owner`` names its parent row.
+
+        The row's id is minted from the parent's source key and the value (SectionSession,
+        CourseSubject, PersonDemographicRace ...).
+        """
+        mint = self.mint[table]
+        for value in values:
+            self.add(table, Id=mint(owner_key, value), **owner, **{column: value})
 
     def add_contacts(
         self,

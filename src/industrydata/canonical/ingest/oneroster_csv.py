@@ -356,20 +356,10 @@ class _OneRosterLoad(Load):
             OrganizationId=org,
             Code=record.text("courseCode"),
         )
-        for grade in grades:
-            self.add(
-                "CourseGradeLevel",
-                Id=self.mint["CourseGradeLevel"](key, grade),
-                CourseId=course_id,
-                RefGradeLevelId=grade,
-            )
-        for subject in subjects:
-            self.add(
-                "CourseSubject",
-                Id=self.mint["CourseSubject"](key, subject),
-                CourseId=course_id,
-                RefAcademicSubjectId=subject,
-            )
+        self.add_links("CourseGradeLevel", key, {"CourseId": course_id}, "RefGradeLevelId", grades)
+        self.add_links(
+            "CourseSubject", key, {"CourseId": course_id}, "RefAcademicSubjectId", subjects
+        )
 
     def _class(self, record: Record) -> None:
         key = record.text("sourcedId", required=True)
@@ -394,27 +384,13 @@ class _OneRosterLoad(Load):
             CourseId=course,
             Location=record.text("location"),
         )
-        for session_id in terms:
-            self.add(
-                "SectionSession",
-                Id=self.mint["SectionSession"](key, session_id),
-                SectionId=section_id,
-                SessionId=session_id,
-            )
-        for grade in grades:
-            self.add(
-                "SectionGradeLevel",
-                Id=self.mint["SectionGradeLevel"](key, grade),
-                RefGradeLevelId=grade,
-                SectionId=section_id,
-            )
-        for subject in subjects:
-            self.add(
-                "SectionSubject",
-                Id=self.mint["SectionSubject"](key, subject),
-                RefAcademicSubjectId=subject,
-                SectionId=section_id,
-            )
+        self.add_links("SectionSession", key, {"SectionId": section_id}, "SessionId", terms)
+        self.add_links(
+            "SectionGradeLevel", key, {"SectionId": section_id}, "RefGradeLevelId", grades
+        )
+        self.add_links(
+            "SectionSubject", key, {"SectionId": section_id}, "RefAcademicSubjectId", subjects
+        )
 
     def _user(self, record: Record) -> None:
         key = record.text("sourcedId", required=True)
@@ -544,13 +520,7 @@ class _OneRosterLoad(Load):
                 PersonId=person,
                 RefEthnicityId=_HISPANIC,
             )
-        for race in races:
-            self.add(
-                "PersonDemographicRace",
-                Id=self.mint["PersonDemographicRace"](key, race),
-                PersonId=person,
-                RefRaceId=race,
-            )
+        self.add_links("PersonDemographicRace", key, {"PersonId": person}, "RefRaceId", races)
 
 
 def _split(value: str) -> list[str]:

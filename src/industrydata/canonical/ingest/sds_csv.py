@@ -304,13 +304,7 @@ class _SdsLoad(Load):
             Code=record.text("code"),
             CourseId=course,
         )
-        for session_id in sessions:
-            self.add(
-                "SectionSession",
-                Id=self.mint["SectionSession"](key, session_id),
-                SectionId=section_id,
-                SessionId=session_id,
-            )
+        self.add_links("SectionSession", key, {"SectionId": section_id}, "SessionId", sessions)
 
     def _role(self, record: Record) -> None:
         person = record.reference("userSourcedId", self.users, "user", required=True)
@@ -387,20 +381,14 @@ class _SdsLoad(Load):
             BirthState=ref_code(state) if state else "",
             RefSexId=sex,
         )
-        for ethnicity in ethnicities:
-            self.add(
-                "PersonDemographicEthnicity",
-                Id=self.mint["PersonDemographicEthnicity"](user_key, ethnicity),
-                PersonId=person,
-                RefEthnicityId=ethnicity,
-            )
-        for race in races:
-            self.add(
-                "PersonDemographicRace",
-                Id=self.mint["PersonDemographicRace"](user_key, race),
-                PersonId=person,
-                RefRaceId=race,
-            )
+        self.add_links(
+            "PersonDemographicEthnicity",
+            user_key,
+            {"PersonId": person},
+            "RefEthnicityId",
+            ethnicities,
+        )
+        self.add_links("PersonDemographicRace", user_key, {"PersonId": person}, "RefRaceId", races)
 
     def _user_flag(self, record: Record) -> None:
         person = record.reference("userSourcedId", self.users, "user", required=True)
