@@ -22,7 +22,6 @@ from industrydata.canonical.ingest.sds_lake import load_sds_lake
 from industrydata.canonical.sql import TENANT_COLUMN, sql_table
 from industrydata.canonical.tables import CANONICAL_TABLES, CanonicalTable, ColumnType
 from industrydata.lake import LocalDestination
-from industrydata.lake.url import IMPLEMENTED_FORMATS
 from industrydata.runs.export import export_snapshot
 
 pytestmark = pytest.mark.reference
@@ -43,13 +42,6 @@ _VALUES = {
     ColumnType.BOOLEAN: {"true": True, "false": False}.__getitem__,
     ColumnType.INT32: int,
 }
-
-
-def _implemented(format: str) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        format not in IMPLEMENTED_FORMATS,
-        reason=f"the {format} writer is not wired yet (lake.url.IMPLEMENTED_FORMATS)",
-    )
 
 
 @pytest.fixture
@@ -127,7 +119,6 @@ def test_sds_csv_export_holds_the_reference_rows_and_manifest(
     assert renamed == reference
 
 
-@_implemented("parquet")
 def test_parquet_export_holds_the_reference_rows(
     loaded_store: str, reference_snapshot: Path, tmp_path: Path
 ) -> None:
@@ -150,7 +141,6 @@ def test_parquet_export_holds_the_reference_rows(
         )
 
 
-@_implemented("delta")
 def test_delta_export_holds_the_reference_rows(
     loaded_store: str, reference_snapshot: Path, tmp_path: Path
 ) -> None:

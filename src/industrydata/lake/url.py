@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 FORMATS = ("sdsCsv", "delta", "parquet")
-IMPLEMENTED_FORMATS = FORMATS
 CREDENTIAL_KINDS = ("accountKey", "sasToken", "connectionString")
 
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
@@ -114,12 +113,9 @@ def open_destination(
 
     Raises:
         InvalidDestination: the folder escapes the allowed roots, the blob endpoint is plain
-            http and not allowed, the Azure SDK cannot use the credential, or the format is
-            not available yet.
+            http and not allowed, or the Azure SDK cannot use the credential.
         DestinationUnreachable: the local folder cannot be created.
     """
-    if spec.format not in IMPLEMENTED_FORMATS:
-        raise InvalidDestination(f"The {spec.format} format is not available yet.", target="format")
     if spec.scheme == "file":
         return LocalDestination(_allowed_folder(Path(spec.path), allowed_local_roots))
     if urlsplit(spec.blob_endpoint).scheme.lower() == "http":

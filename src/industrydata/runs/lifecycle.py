@@ -7,7 +7,7 @@ API while it executes. The flow's state follows each run's outcome (contract §3
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -30,7 +30,6 @@ __all__ = [
     "record_progress",
     "recover_interrupted_runs",
     "run_error",
-    "stale_threshold",
     "start_run",
 ]
 
@@ -217,7 +216,3 @@ def purge_finished_runs(store: Store, *, older_than: datetime) -> int:
         )
         session.commit()
     return result.rowcount
-
-
-def stale_threshold(now: datetime, heartbeat_seconds: float) -> datetime:
-    return now - timedelta(seconds=heartbeat_seconds * 10)

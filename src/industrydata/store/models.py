@@ -15,7 +15,6 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
     String,
     Text,
@@ -117,6 +116,5 @@ class Run(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
     blocking_error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     statistics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    attempt: Mapped[int] = mapped_column(Integer, default=1)
 
     flow: Mapped[Flow] = relationship(back_populates="runs")
