@@ -62,6 +62,11 @@ def postgres_database_url() -> Iterator[str]:
         admin.dispose()
 
 
+POSTGRES_ONLY = _postgres_params()[1:]
+"""``store_url`` parameters of a test about PostgreSQL alone:
+``@pytest.mark.parametrize("store_url", POSTGRES_ONLY, indirect=True)``."""
+
+
 @pytest.fixture(params=_postgres_params())
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty store on each configured database."""

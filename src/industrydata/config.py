@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     page_size: int = Field(
         default=100, ge=1, le=999, description="Server page size of collection responses."
     )
+    delta_deletion_vectors: bool = Field(
+        default=True,
+        description=(
+            "Whether delta runs delete changed and removed rows with deletion vectors (cost "
+            "follows the change; readers need the deletionVectors feature) or rewrite the "
+            "files holding them."
+        ),
+    )
 
     @field_validator("local_destination_roots", mode="before")
     @classmethod

@@ -253,7 +253,6 @@ def test_accept_with_format_runs_export_in_that_format(
     second = wait_for_run(client, flow["id"], again["id"], invitee)
     assert second["status"] == "completed", second
     assert second["statistics"]["snapshotId"] == "1"
+    # Nothing changed in the store: the run reads no row and writes none.
     assert second["statistics"]["rowsWritten"] == 0
-    assert all(
-        table["rowsRead"] == loaded.rows[table["name"]] for table in second["statistics"]["tables"]
-    )
+    assert all(table["rowsRead"] == 0 for table in second["statistics"]["tables"])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, and_, func, select
 
+from industrydata.canonical.ingest._rows import row_columns
 from industrydata.canonical.sql import TENANT_COLUMN, sql_table
 from industrydata.canonical.tables import CANONICAL_TABLES, table_by_name
 
@@ -96,12 +97,18 @@ def rows_of(engine: Engine, table_name: str, tenant: str) -> list[dict]:
         return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def whole_store(engine: Engine) -> dict[str, list[tuple]]:
-    """Every row of every canonical table, of every tenant."""
+def whole_store(engine: Engine, *, tracking: bool = True) -> dict[str, list[tuple]]:
+    """Every row of every canonical table, of every tenant; ``tracking=False`` leaves out
+    the change-tracking columns (RowNumber, RowVersion), keeping what an export shows."""
     with engine.connect() as connection:
         return {
             table.name: sorted(
-                tuple(map(str, row)) for row in connection.execute(select(sql_table(table)))
+                tuple(map(str, row))
+                for row in connection.execute(
+                    select(sql_table(table))
+                    if tracking
+                    else select(*(sql_table(table).c[name] for name in row_columns(table)))
+                )
             )
             for table in CANONICAL_TABLES
         }

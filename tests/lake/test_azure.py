@@ -24,11 +24,13 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import ContainerClient, ContainerSasPermissions, generate_container_sas
 
+from industrydata.canonical.tables import table_by_name
 from industrydata.errors import DestinationUnreachable, ExportError, InvalidDestination
-from industrydata.lake import open_destination, parse_destination
+from industrydata.lake import open_destination, parse_destination, write_delta
 from industrydata.lake._storage_errors import AZURE_ERROR_MAP, storage_errors
 from industrydata.lake.azure import AzureBlobDestination
 from tests.conftest import Azurite
+from tests.lake.delta_support import FakeChanges, read_delta
 
 PREFIX = "lake"
 WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5"
@@ -97,6 +99,17 @@ def test_write_bytes_then_read_bytes_returns_content(
     assert destination.exists("a/b/c.json")
     assert not destination.exists("a/b/other.json")
     assert [blob.name for blob in container_client.list_blobs()] == ["lake/a/b/c.json"]
+
+
+@pytest.mark.azurite
+def test_create_new_creates_once_and_never_replaces(
+    destination: AzureBlobDestination, container_client: ContainerClient
+) -> None:
+    assert destination.create_new("t/_delta_log/0.json", b"first")
+    assert not destination.create_new("t/_delta_log/0.json", b"second")
+
+    assert destination.read_bytes("t/_delta_log/0.json") == b"first"
+    assert [blob.name for blob in container_client.list_blobs()] == ["lake/t/_delta_log/0.json"]
 
 
 @pytest.mark.azurite
@@ -390,6 +403,30 @@ def test_delta_location_lets_deltalake_write_inside_the_prefix(
     assert any(path.startswith("Person/_delta_log/") for path in destination.list("Person"))
     read = deltalake.DeltaTable(f"{root}/Person", storage_options=storage_options)
     assert read.to_pyarrow_table().column("Id").to_pylist() == ["a", "b"]
+
+
+@pytest.mark.azurite
+def test_delta_tables_change_incrementally_on_azure(destination: AzureBlobDestination) -> None:
+    person = table_by_name("Person")
+    store = FakeChanges()
+    store.put(person, [{"Id": f"p{index}", "GivenName": "Ada"} for index in range(10)])
+    root, storage_options = destination.delta_location()
+    start = datetime(2026, 11, 27, 6, 0)
+    write_delta(destination, run_id="run-0", run_time=start, tables=[person], source=store)
+    store.put(person, [{"Id": "p1", "GivenName": "Changed"}])
+    store.delete(person, [("p2",)])
+
+    result = write_delta(
+        destination,
+        run_id="run-1",
+        run_time=start + timedelta(minutes=1),
+        tables=[person],
+        source=store,
+    )
+
+    assert result.snapshot_id == "1"
+    assert read_delta(f"{root}/Person", person, **storage_options).equals(store.current(person))
+    assert any(path.startswith("Person/deletion_vector_") for path in destination.list("Person"))
 
 
 def test_azure_error_map_names_real_classes_specific_first() -> None:

@@ -1,22 +1,38 @@
-"""The delta writer keeps one Delta table per canonical table equal to the rows it is given:
-the first run creates every table with typed columns (empty ones too); each later run makes
-exactly one commit per table carrying the run id, holding only the rows added, changed and
-removed (nulls compared as values); a retried or stale run commits nothing."""
+"""The delta writer keeps one Delta table per canonical table equal to the store's rows.
+
+The first run creates every table with typed columns (empty ones too); each later run makes
+exactly one commit per table carrying the run id, writing only the rows changed since the
+version the table reflects and deleting old copies with deletion vectors (or rewriting a
+file when most of it is gone, or when deletion vectors are off); a table it cannot continue
+is replaced whole; a retried or stale run commits nothing. Tables are read back with
+deltalake's DataFusion engine, which applies deletion vectors.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from industrydata.canonical.arrow import arrow_schema
 from industrydata.canonical.tables import CANONICAL_TABLES, CanonicalTable, table_by_name
 from industrydata.errors import ExportError, InvalidDestination
 from industrydata.lake import LocalDestination, MemoryDestination, SnapshotResult, write_delta
-from industrydata.lake.delta import APP_ID, RUN_ID_KEY, transaction_version
+from industrydata.lake import delta as delta_module
+from industrydata.lake._delta_log import CHECKPOINT_INTERVAL, read_state
+from industrydata.lake.delta import (
+    APP_ID,
+    CHANGES_APP_PREFIX,
+    LOCATOR_FOLDER,
+    RUN_ID_KEY,
+    transaction_version,
+)
+
+from .delta_support import FakeChanges, read_delta
 
 UTC = timezone.utc
 FIRST_RUN = datetime(2026, 11, 27, 6, 0, 0)
@@ -24,225 +40,393 @@ SEEN = datetime(2021, 9, 5, 6, 16, 22, 5000, UTC)
 PERSON = table_by_name("Person")
 MEMBERSHIP = table_by_name("AadGroupMembership")
 
-_DELTA_TYPES = {
-    pa.string(): pa.string(),
-    pa.timestamp("ms", tz="UTC"): pa.timestamp("us", tz="UTC"),
-    pa.bool_(): pa.bool_(),
-    pa.int32(): pa.int32(),
-}
-
-
-def _rows(table: CanonicalTable, rows: list[dict]) -> pa.Table:
-    full = [{name: row.get(name) for name in table.column_names} for row in rows]
-    return pa.Table.from_pylist(full, schema=arrow_schema(table))
-
 
 def _write(
     root: Path,
-    data: dict[CanonicalTable, pa.Table],
+    store: FakeChanges,
+    tables: list[CanonicalTable],
     *,
     minutes: int = 0,
     run_id: str | None = None,
+    deletion_vectors: bool = True,
 ) -> SnapshotResult:
     return write_delta(
         LocalDestination(root),
         run_id=run_id or f"run-{minutes}",
         run_time=FIRST_RUN + timedelta(minutes=minutes),
-        tables=[(table, rows.to_batches(max_chunksize=2)) for table, rows in data.items()],
+        tables=tables,
+        source=store,
+        deletion_vectors=deletion_vectors,
     )
 
 
-def _read(root: Path, table: CanonicalTable) -> pa.Table:
-    """The Delta table's current rows in the canonical Arrow schema, in natural-key order."""
-    data = DeltaTable(str(root / table.name)).to_pyarrow_table().cast(arrow_schema(table))
-    return data.sort_by([(name, "ascending") for name in table.key])
+def _people(count: int, *, name: str = "Ada", start: int = 0) -> list[dict]:
+    return [{"Id": f"p{index:04d}", "GivenName": name} for index in range(start, start + count)]
+
+
+def _log(root: Path, table: CanonicalTable, version: int) -> list[dict]:
+    entry = root / table.name / "_delta_log" / f"{version:020d}.json"
+    return [json.loads(line) for line in entry.read_text().splitlines()]
 
 
 def _history(root: Path, table: CanonicalTable) -> list[dict]:
     return sorted(DeltaTable(str(root / table.name)).history(), key=lambda c: c["version"])
 
 
-def test_write_delta_first_run_creates_every_table_typed(tmp_path: Path) -> None:
-    people = _rows(
-        PERSON,
-        [
-            {"Id": "p1", "FirstSeenDateTime": SEEN, "GivenName": "Ada", "Surname": ""},
-            {"Id": "p2", "GivenName": None},
-        ],
-    )
-    data = {table: arrow_schema(table).empty_table() for table in CANONICAL_TABLES}
-    data[PERSON] = people
+def test_first_run_creates_every_table_typed_with_deletion_vectors(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, [{"Id": "p1", "GivenName": "Ada", "LastSeenDateTime": SEEN}])
 
-    result = _write(tmp_path, data)
+    result = _write(tmp_path, store, list(CANONICAL_TABLES))
 
     assert result.snapshot_id == "0"
     for table in CANONICAL_TABLES:
         delta = DeltaTable(str(tmp_path / table.name))
         assert delta.version() == 0
-        schema = delta.to_pyarrow_table().schema
-        assert schema.names == table.column_names
-        assert list(schema.types) == [_DELTA_TYPES[field.type] for field in arrow_schema(table)]
-    assert _read(tmp_path, PERSON).equals(people)
-    person = next(entry for entry in result.tables if entry.name == "Person")
-    assert (person.rows_read, person.rows_written, person.files_written) == (2, 2, 1)
-    assert person.bytes_written > 0
+        assert read_delta(str(tmp_path / table.name), table).equals(store.current(table))
+        schema = pa.schema(delta.schema().to_arrow())
+        assert schema.names == list(table.column_names), table.name
+        protocol = delta.protocol()
+        assert protocol.reader_features == ["deletionVectors"]
+        assert "changeDataFeed" in protocol.writer_features
     (commit,) = _history(tmp_path, PERSON)
     assert commit[RUN_ID_KEY] == "run-0"
-    assert DeltaTable(str(tmp_path / "Person")).transaction_version(APP_ID) == (
-        transaction_version(FIRST_RUN)
-    )
+    delta = DeltaTable(str(tmp_path / "Person"))
+    assert delta.transaction_version(APP_ID) == transaction_version(FIRST_RUN)
+    assert delta.transaction_version(CHANGES_APP_PREFIX + store.epoch) == store.version
+    assert read_delta(str(tmp_path / "Person"), PERSON)["LastSeenDateTime"][
+        0
+    ].as_py() == SEEN.replace(microsecond=5000)
 
 
-def test_write_delta_applies_inserts_updates_and_deletes_in_one_commit(tmp_path: Path) -> None:
-    before = _rows(
-        PERSON,
-        [
-            {"Id": "p1", "GivenName": "Ada", "LastSeenDateTime": SEEN},
-            {"Id": "p2", "GivenName": "Bob"},
-            {"Id": "p3", "GivenName": "Cy"},
-            {"Id": "p5", "GivenName": None},
-        ],
-    )
-    after = _rows(
-        PERSON,
-        [
-            {"Id": "p1", "GivenName": "Ada", "LastSeenDateTime": SEEN},
-            {"Id": "p2", "GivenName": None},
-            {"Id": "p4", "GivenName": "Dee"},
-            {"Id": "p5", "GivenName": "Eve"},
-        ],
-    )
-    _write(tmp_path, {PERSON: before})
+def test_later_run_writes_only_changes_and_deletes_old_rows_with_deletion_vectors(
+    tmp_path: Path,
+) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(10))
+    _write(tmp_path, store, [PERSON])
+    store.put(PERSON, [{"Id": "p0002", "GivenName": None}, {"Id": "p0100", "GivenName": "Dee"}])
+    store.delete(PERSON, [("p0003",)])
 
-    result = _write(tmp_path, {PERSON: after}, minutes=1)
+    result = _write(tmp_path, store, [PERSON], minutes=1)
 
     assert result.snapshot_id == "1"
-    assert _read(tmp_path, PERSON).equals(after)
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
     (person,) = result.tables
-    assert (person.rows_read, person.rows_written) == (4, 4)
-    assert person.files_written >= 1
-    history = _history(tmp_path, PERSON)
-    assert [(commit["operation"], commit[RUN_ID_KEY]) for commit in history] == [
-        ("WRITE", "run-0"),
-        ("MERGE", "run-1"),
-    ]
-    metrics = history[1]["operationMetrics"]
+    assert (person.rows_read, person.rows_written) == (2, 3)
+    assert person.files_written == 2  # the changed rows' data file and the deletion vectors
+    actions = _log(tmp_path, PERSON, 1)
+    added = [action["add"] for action in actions if "add" in action]
+    removed = [action["remove"] for action in actions if "remove" in action]
+    assert [add["deletionVector"]["cardinality"] for add in added if "deletionVector" in add] == [2]
     assert (
-        metrics["num_target_rows_inserted"],
-        metrics["num_target_rows_updated"],
-        metrics["num_target_rows_deleted"],
-    ) == (1, 2, 1)
-    changes = DeltaTable(str(tmp_path / "Person")).load_cdf(starting_version=1).read_all()
-    assert sorted(
-        zip(changes["Id"].to_pylist(), changes["_change_type"].to_pylist(), strict=True)
-    ) == [
-        ("p2", "update_postimage"),
-        ("p2", "update_preimage"),
-        ("p3", "delete"),
-        ("p4", "insert"),
-        ("p5", "update_postimage"),
-        ("p5", "update_preimage"),
+        json.loads(next(add for add in added if "deletionVector" not in add)["stats"])["numRecords"]
+        == 2
+    )
+    assert len(removed) == 1 and "deletionVector" not in removed[0]
+    assert [commit[RUN_ID_KEY] for commit in _history(tmp_path, PERSON)] == ["run-0", "run-1"]
+    changes = pa.table(DeltaTable(str(tmp_path / "Person")).load_cdf(starting_version=1))
+    assert sorted(zip(changes["Id"].to_pylist(), changes["_change_type"].to_pylist())) == [
+        ("p0002", "delete"),
+        ("p0002", "insert"),
+        ("p0003", "delete"),
+        ("p0100", "insert"),
     ]
 
 
-def test_write_delta_compares_every_type_and_a_composite_key(tmp_path: Path) -> None:
-    refs = table_by_name("RefDefinition")
-    sessions = table_by_name("SectionSession")
-    _write(
-        tmp_path,
-        {
-            refs: _rows(refs, [{"Id": "1", "SortOrder": 10}, {"Id": "2", "SortOrder": None}]),
-            sessions: _rows(sessions, [{"Id": "s1", "IsActiveInSession": True}, {"Id": "s2"}]),
-            MEMBERSHIP: _rows(
-                MEMBERSHIP,
-                [
-                    {"GroupObjectId": "g1", "UserObjectId": "u1", "Role": "member"},
-                    {"GroupObjectId": "g1", "UserObjectId": "u2", "Role": "member"},
-                ],
-            ),
-        },
+def test_deletion_vectors_accumulate_over_runs(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(20))
+    _write(tmp_path, store, [PERSON])
+    for run in range(1, 4):
+        changed = [f"p{run:04d}", "p0000"]
+        store.put(PERSON, [{"Id": id_, "GivenName": f"run {run}"} for id_ in changed])
+        _write(tmp_path, store, [PERSON], minutes=run)
+
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+    state = read_state(LocalDestination(tmp_path), "Person")
+    assert state is not None
+    cardinalities = sorted(
+        add["deletionVector"]["cardinality"]
+        for add in state.files.values()
+        if "deletionVector" in add
     )
-    after = {
-        refs: _rows(refs, [{"Id": "1", "SortOrder": 10}, {"Id": "2", "SortOrder": 20}]),
-        sessions: _rows(
-            sessions,
-            [
-                {"Id": "s1", "IsActiveInSession": False},
-                {"Id": "s2", "FirstSeenDateTime": SEEN},
-            ],
-        ),
-        MEMBERSHIP: _rows(
-            MEMBERSHIP,
-            [
-                {"GroupObjectId": "g1", "UserObjectId": "u1", "Role": "owner"},
-                {"GroupObjectId": "g2", "UserObjectId": "u2", "Role": "member"},
-            ],
-        ),
-    }
-
-    result = _write(tmp_path, after, minutes=1)
-
-    assert [entry.rows_written for entry in result.tables] == [1, 2, 3]
-    for table, rows in after.items():
-        assert _read(tmp_path, table).equals(rows), table.name
+    # The first file lost p0000 to p0003; the first two runs' files each lost their p0000.
+    assert cardinalities == [1, 1, 4]
 
 
-def test_write_delta_unchanged_table_gets_a_commit_without_data(tmp_path: Path) -> None:
-    people = _rows(PERSON, [{"Id": "p1", "GivenName": "Ada", "FirstSeenDateTime": SEEN}])
-    _write(tmp_path, {PERSON: people})
+def test_file_mostly_deleted_is_rewritten_without_it(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(4))
+    _write(tmp_path, store, [PERSON])
+    store.put(PERSON, [{"Id": f"p{index:04d}", "GivenName": "Changed"} for index in range(3)])
 
-    result = _write(tmp_path, {PERSON: people}, minutes=1)
+    _write(tmp_path, store, [PERSON], minutes=1)
+
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+    state = read_state(LocalDestination(tmp_path), "Person")
+    assert state is not None
+    assert len(state.files) == 1
+    assert not any("deletionVector" in add for add in state.files.values())
+
+
+def test_file_wholly_replaced_is_removed(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(4))
+    _write(tmp_path, store, [PERSON])
+    store.put(PERSON, _people(4, name="Changed"))
+
+    _write(tmp_path, store, [PERSON], minutes=1)
+
+    actions = _log(tmp_path, PERSON, 1)
+    (added,) = [action["add"] for action in actions if "add" in action]
+    assert json.loads(added["stats"])["numRecords"] == 4
+    assert sum("remove" in action for action in actions) == 1
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+
+
+def test_without_deletion_vectors_touched_files_are_rewritten(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(10))
+    _write(tmp_path, store, [PERSON], deletion_vectors=False)
+    store.put(PERSON, [{"Id": "p0005", "GivenName": "Changed"}])
+    store.delete(PERSON, [("p0006",)])
+
+    _write(tmp_path, store, [PERSON], minutes=1, deletion_vectors=False)
+
+    delta = DeltaTable(str(tmp_path / "Person"))
+    assert delta.protocol().min_reader_version == 1
+    assert delta.to_pyarrow_table().num_rows == 9  # a reader without deletion vectors
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+    state = read_state(LocalDestination(tmp_path), "Person")
+    assert state is not None and not any("deletionVector" in add for add in state.files.values())
+
+
+def test_unchanged_table_gets_a_commit_without_data(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(1))
+    _write(tmp_path, store, [PERSON])
+
+    result = _write(tmp_path, store, [PERSON], minutes=1)
 
     (person,) = result.tables
-    assert (person.rows_read, person.rows_written, person.files_written) == (1, 0, 0)
-    assert result.snapshot_id == "1"
-    history = _history(tmp_path, PERSON)
-    assert [commit[RUN_ID_KEY] for commit in history] == ["run-0", "run-1"]
+    assert (person.rows_read, person.rows_written, person.files_written) == (0, 0, 0)
+    assert not [
+        action for action in _log(tmp_path, PERSON, 1) if "add" in action or "remove" in action
+    ]
     delta = DeltaTable(str(tmp_path / "Person"))
     assert delta.transaction_version(APP_ID) == transaction_version(
         FIRST_RUN + timedelta(minutes=1)
     )
-    assert len(delta.file_uris()) == 1
 
 
 @pytest.mark.parametrize("minutes", [0, -1])
-def test_write_delta_retried_or_stale_run_commits_nothing(tmp_path: Path, minutes: int) -> None:
-    people = _rows(PERSON, [{"Id": "p1", "GivenName": "Ada"}])
-    _write(tmp_path, {PERSON: people})
-    changed = _rows(PERSON, [{"Id": "p1", "GivenName": "Changed"}])
+def test_retried_or_stale_run_commits_nothing(tmp_path: Path, minutes: int) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(1))
+    _write(tmp_path, store, [PERSON])
+    before = store.current(PERSON)
+    store.put(PERSON, _people(1, name="Changed"))
 
-    result = _write(tmp_path, {PERSON: changed}, minutes=minutes, run_id="run-again")
+    result = _write(tmp_path, store, [PERSON], minutes=minutes, run_id="run-again")
 
     assert result.snapshot_id == "0"
     assert [(entry.rows_read, entry.rows_written) for entry in result.tables] == [(0, 0)]
-    assert len(_history(tmp_path, PERSON)) == 1
-    assert _read(tmp_path, PERSON).equals(people)
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(before)
 
 
-def test_write_delta_reports_each_table_when_done(tmp_path: Path) -> None:
+def test_another_store_replaces_the_table_whole(tmp_path: Path) -> None:
+    first = FakeChanges()
+    first.put(PERSON, _people(3))
+    _write(tmp_path, first, [PERSON])
+    second = FakeChanges()
+    second.put(PERSON, _people(2, start=5))
+
+    result = _write(tmp_path, second, [PERSON], minutes=1)
+
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(second.current(PERSON))
+    assert result.tables[0].rows_read == 2
+    actions = _log(tmp_path, PERSON, 1)
+    assert sum("remove" in action for action in actions) == 1
+
+
+def test_table_rewritten_by_another_writer_is_replaced_whole(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(3))
+    _write(tmp_path, store, [PERSON])
+    # A consumer's OPTIMIZE-like rewrite: a file the writer has no locator for.
+    state = read_state(LocalDestination(tmp_path), "Person")
+    assert state is not None
+    (old,) = state.files
+    (tmp_path / "Person" / LOCATOR_FOLDER / old).unlink()
+    store.put(PERSON, [{"Id": "p0001", "GivenName": "Changed"}])
+
+    result = _write(tmp_path, store, [PERSON], minutes=1)
+
+    assert result.tables[0].rows_read == 3
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+
+
+def test_stale_locators_of_killed_runs_are_deleted(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(3))
+    _write(tmp_path, store, [PERSON])
+    stray = tmp_path / "Person" / LOCATOR_FOLDER / "part-00000-killed-c000.zstd.parquet"
+    stray.write_bytes(b"left by a killed run")
+    store.put(PERSON, [{"Id": "p0001", "GivenName": "Changed"}])
+
+    _write(tmp_path, store, [PERSON], minutes=1)
+
+    assert not stray.exists()
+    state = read_state(LocalDestination(tmp_path), "Person")
+    assert state is not None
+    locators = {path.name for path in (tmp_path / "Person" / LOCATOR_FOLDER).iterdir()}
+    assert locators == set(state.files)
+
+
+def test_files_roll_over_and_changes_find_rows_in_any_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta_module, "MAX_FILE_ROWS", 4)
+    store = FakeChanges()
+    store.put(PERSON, _people(10))
+
+    first = _write(tmp_path, store, [PERSON])
+    store.put(PERSON, [{"Id": "p0000", "GivenName": "A"}, {"Id": "p0009", "GivenName": "B"}])
+    store.delete(PERSON, [("p0005",)])
+    _write(tmp_path, store, [PERSON], minutes=1)
+
+    assert first.tables[0].files_written == 3
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+
+
+def test_reused_row_number_of_a_removed_row_is_handled(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(3))
+    _write(tmp_path, store, [PERSON])
+    store.delete(PERSON, [("p0002",)])
+    store._next_number -= 1  # the next insert takes the removed row's number again
+    store.put(PERSON, [{"Id": "p0099", "GivenName": "New"}])
+
+    _write(tmp_path, store, [PERSON], minutes=1)
+
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+
+
+def test_checkpoints_keep_the_state_readable(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(30))
+    _write(tmp_path, store, [PERSON])
+    for run in range(1, CHECKPOINT_INTERVAL + 2):
+        store.put(PERSON, [{"Id": f"p{run:04d}", "GivenName": f"run {run}"}])
+        _write(tmp_path, store, [PERSON], minutes=run)
+
+    log_folder = tmp_path / "Person" / "_delta_log"
+    assert (log_folder / f"{CHECKPOINT_INTERVAL:020d}.checkpoint.parquet").exists()
+    for version in range(CHECKPOINT_INTERVAL):
+        (log_folder / f"{version:020d}.json").unlink()  # a consumer's log cleanup
+    state = read_state(LocalDestination(tmp_path), "Person")
+    assert state is not None and state.version == CHECKPOINT_INTERVAL + 1
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+    store.put(PERSON, [{"Id": "p0029", "GivenName": "last"}])
+    _write(tmp_path, store, [PERSON], minutes=100)
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+
+
+def test_every_type_and_a_composite_key_round_trip(tmp_path: Path) -> None:
+    refs = table_by_name("RefDefinition")
+    sessions = table_by_name("SectionSession")
+    store = FakeChanges()
+    store.put(refs, [{"Id": "1", "SortOrder": 10}, {"Id": "2", "SortOrder": None}])
+    store.put(sessions, [{"Id": "s1", "IsActiveInSession": True}, {"Id": "s2"}])
+    store.put(
+        MEMBERSHIP,
+        [
+            {"GroupObjectId": "g1", "UserObjectId": "u1", "Role": "member"},
+            {"GroupObjectId": "g1", "UserObjectId": "u2", "Role": "member"},
+        ],
+    )
+    tables = [refs, sessions, MEMBERSHIP]
+    _write(tmp_path, store, tables)
+    store.put(refs, [{"Id": "2", "SortOrder": 20}])
+    store.put(sessions, [{"Id": "s2", "FirstSeenDateTime": SEEN}])
+    store.put(MEMBERSHIP, [{"GroupObjectId": "g1", "UserObjectId": "u1", "Role": "owner"}])
+    store.delete(MEMBERSHIP, [("g1", "u2")])
+
+    _write(tmp_path, store, tables, minutes=1)
+
+    for table in tables:
+        assert read_delta(str(tmp_path / table.name), table).equals(store.current(table)), (
+            table.name
+        )
+
+
+def test_reports_each_table_when_done(tmp_path: Path) -> None:
     done: list[str] = []
 
     write_delta(
         LocalDestination(tmp_path),
         run_id="run-0",
         run_time=FIRST_RUN,
-        tables=[(PERSON, []), (MEMBERSHIP, [])],
+        tables=[PERSON, MEMBERSHIP],
+        source=FakeChanges(),
         on_table_done=lambda result: done.append(result.name),
     )
 
     assert done == ["Person", "AadGroupMembership"]
 
 
-def test_write_delta_needs_a_destination_that_holds_tables() -> None:
+def test_needs_a_destination_that_holds_tables() -> None:
     with pytest.raises(InvalidDestination):
-        write_delta(MemoryDestination(), run_id="run-0", run_time=FIRST_RUN, tables=[])
+        write_delta(
+            MemoryDestination(), run_id="run-0", run_time=FIRST_RUN, tables=[], source=FakeChanges()
+        )
 
 
-def test_write_delta_table_with_other_columns_is_an_export_error(tmp_path: Path) -> None:
+def test_table_with_other_columns_is_an_export_error(tmp_path: Path) -> None:
     write_deltalake(str(tmp_path / "Person"), pa.table({"Id": ["p1"], "Other": [1]}))
+    store = FakeChanges()
+    store.put(PERSON, _people(1))
 
     with pytest.raises(ExportError) as raised:
-        _write(tmp_path, {PERSON: _rows(PERSON, [{"Id": "p1"}])})
+        _write(tmp_path, store, [PERSON])
 
     assert raised.value.target == "Person"
     assert str(tmp_path) not in raised.value.message
+
+
+def test_commit_lost_to_another_writer_is_an_export_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(1))
+    _write(tmp_path, store, [PERSON])
+    store.put(PERSON, _people(1, name="Changed"))
+    destination = LocalDestination(tmp_path)
+    destination.write_bytes("Person/_delta_log/00000000000000000001.json", b"")
+    original = delta_module.log.read_state
+
+    def stale_state(destination_: object, folder: str) -> object:
+        """The state as it was before the other writer's commit."""
+        state = original(destination, folder)
+        state.version = 0
+        return state
+
+    monkeypatch.setattr(delta_module.log, "read_state", stale_state)
+
+    with pytest.raises(ExportError) as raised:
+        _write(tmp_path, store, [PERSON], minutes=1)
+
+    assert "Another writer committed version 1" in raised.value.message
+
+
+@pytest.mark.parametrize("order", ["ascending", "shuffled"])
+def test_members_finds_targets_in_a_locator_of_either_order(order: str) -> None:
+    numbers = np.arange(10, 1010, 10)
+    if order == "shuffled":
+        numbers = np.random.default_rng(7).permutation(numbers)
+    targets = np.array([5, 20, 500, 1000, 5000])
+
+    hits = delta_module._members(numbers, targets)
+
+    assert sorted(numbers[hits].tolist()) == [20, 500, 1000]

@@ -45,6 +45,14 @@ def test_open_writer_failure_leaves_no_object(destination: Destination) -> None:
     assert destination.list() == []
 
 
+def test_create_new_creates_once_and_never_replaces(destination: Destination) -> None:
+    assert destination.create_new("t/_delta_log/0.json", b"first")
+    assert not destination.create_new("t/_delta_log/0.json", b"second")
+
+    assert destination.read_bytes("t/_delta_log/0.json") == b"first"
+    assert destination.list() == ["t/_delta_log/0.json"]
+
+
 def test_list_returns_objects_under_a_folder_sorted(destination: Destination) -> None:
     for path in ["r/2/b.csv", "r/1/a.csv", "r10/x.csv", "top.json"]:
         destination.write_bytes(path, b"x")

@@ -23,6 +23,7 @@ from industrydata.canonical.sql import TENANT_COLUMN, sql_table
 from industrydata.canonical.tables import CANONICAL_TABLES, CanonicalTable, ColumnType
 from industrydata.lake import LocalDestination
 from industrydata.runs.export import export_snapshot
+from tests.lake.delta_support import read_delta
 
 pytestmark = pytest.mark.reference
 
@@ -144,8 +145,6 @@ def test_parquet_export_holds_the_reference_rows(
 def test_delta_export_holds_the_reference_rows(
     loaded_store: str, reference_snapshot: Path, tmp_path: Path
 ) -> None:
-    from deltalake import DeltaTable
-
     root = tmp_path / "lake"
 
     export_snapshot(
@@ -158,7 +157,7 @@ def test_delta_export_holds_the_reference_rows(
     )
 
     for table in CANONICAL_TABLES:
-        data = DeltaTable(str(root / table.name)).to_pyarrow_table()
+        data = read_delta(str(root / table.name), table)
         assert _rows(data, table) == _reference_rows(reference_snapshot, table), table.name
 
 

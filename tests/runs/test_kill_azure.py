@@ -1,7 +1,8 @@
 """A run killed mid-export on Azure (SIGKILL of the export child process), in either folder
 layout (``sdsCsv``, ``parquet``), leaves the previous snapshot current, intact and readable,
 and the current manifest never names the killed run's folder; the next run publishes its own
-snapshot and sweeps the killed run's debris."""
+snapshot and sweeps the killed run's debris. In ``delta``, every table stays whole at its
+version before or after the killed run, and the next run brings all of them up to date."""
 
 from __future__ import annotations
 
@@ -13,16 +14,24 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from azure.storage.blob import ContainerClient
+from deltalake import DeltaTable
+from sqlalchemy import Engine, update
 
+from industrydata.canonical.arrow import arrow_schema
 from industrydata.canonical.generator import generate_sds_csv
 from industrydata.canonical.ingest import load_sds_csv
-from industrydata.canonical.tables import CANONICAL_TABLES
+from industrydata.canonical.reader import read_table
+from industrydata.canonical.sql import TENANT_COLUMN, sql_table
+from industrydata.canonical.tables import CANONICAL_TABLES, CanonicalTable, table_by_name
 from industrydata.errors import ExportError
+from industrydata.lake import open_destination, parse_destination
 from industrydata.lake.layout import CURRENT_ROSTER_MANIFEST, SNAPSHOT_MANIFEST_NAME
 from industrydata.runs.export_process import ExportJob, run_export_process
 from tests.conftest import Azurite
+from tests.lake.delta_support import read_delta
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 
@@ -117,3 +126,59 @@ def test_killed_export_keeps_previous_snapshot_and_next_run_sweeps(
     assert _contents(container, f"roster/{killed}") == {}
     assert _contents(container, f"roster/{previous}") == previous_files
     assert len(_contents(container, f"roster/{following}")) == len(CANONICAL_TABLES) + 1
+
+
+@pytest.mark.parametrize("tables_before_kill", [1, 12])
+def test_killed_delta_export_leaves_every_table_whole_and_next_run_catches_up(
+    loaded_store: str,
+    engine: Engine,
+    azurite: Azurite,
+    azure_container: str,
+    tables_before_kill: int,
+) -> None:
+    _export(loaded_store, azurite, azure_container, "delta", hour=6)
+    before = {table.name: _store_rows(loaded_store, table) for table in CANONICAL_TABLES}
+    person = sql_table(table_by_name("Person"))
+    with engine.begin() as connection:
+        connection.execute(
+            update(person)
+            .where(person.c[TENANT_COLUMN] == TENANT)
+            .values(GivenName=person.c.GivenName + "*")
+        )
+    after = {table.name: _store_rows(loaded_store, table) for table in CANONICAL_TABLES}
+    destination = open_destination(
+        parse_destination(
+            f"az://{azure_container}/{PREFIX}",
+            format="delta",
+            credential={"connectionString": azurite.connection_string},
+        ),
+        allowed_local_roots=[],
+        allowed_http_endpoints=[azurite.origin],
+    )
+    root, storage = destination.delta_location()
+
+    with pytest.raises(ExportError, match="ended unexpectedly"):
+        _export(
+            loaded_store,
+            azurite,
+            azure_container,
+            "delta",
+            hour=7,
+            on_progress=_kill_child_after(tables_before_kill),
+        )
+
+    for table in CANONICAL_TABLES:
+        version = DeltaTable(f"{root}/{table.name}", storage_options=storage).version()
+        expected = {0: before, 1: after}[version][table.name]
+        assert read_delta(f"{root}/{table.name}", table, **storage).equals(expected), table.name
+
+    _export(loaded_store, azurite, azure_container, "delta", hour=8)
+
+    for table in CANONICAL_TABLES:
+        current = read_delta(f"{root}/{table.name}", table, **storage)
+        assert current.equals(after[table.name]), table.name
+
+
+def _store_rows(store_url: str, table: CanonicalTable) -> pa.Table:
+    data = pa.Table.from_batches(list(read_table(store_url, table, TENANT)), arrow_schema(table))
+    return data.sort_by([(name, "ascending") for name in table.key])

@@ -20,7 +20,7 @@ def test_upgrade_creates_every_table_and_is_idempotent(store_url: str) -> None:
     assert set(metadata.tables) <= set(inspector.get_table_names())
     for table in CANONICAL_TABLES:
         columns = [column["name"] for column in inspector.get_columns(sql_table(table).name)]
-        assert columns == ["TenantId", *table.column_names]
+        assert columns == ["TenantId", *table.column_names, "RowNumber", "RowVersion"]
     engine.dispose()
 
 

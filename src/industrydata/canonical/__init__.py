@@ -1,9 +1,16 @@
 """The canonical roster store: table definitions, vocabulary, loaders and readers."""
 
 from .arrow import arrow_schema, conform_batch
+from .changes import ChangePosition
 from .ids import IdMinter, source_system_id, stable_id
-from .reader import StoreReader, open_store_reader, read_table
-from .sql import TENANT_COLUMN, sql_table, sql_table_name
+from .reader import ROW_NUMBER_FIELD, StoreReader, open_store_reader, read_table
+from .sql import (
+    ROW_NUMBER_COLUMN,
+    ROW_VERSION_COLUMN,
+    TENANT_COLUMN,
+    sql_table,
+    sql_table_name,
+)
 from .statistics import count_rows
 from .tables import (
     CANONICAL_TABLES,
@@ -19,9 +26,13 @@ from .vocabulary import REF_DEFINITIONS, RefDefinition, ref_id
 __all__ = [
     "CANONICAL_TABLES",
     "REF_DEFINITIONS",
+    "ROW_NUMBER_COLUMN",
+    "ROW_NUMBER_FIELD",
+    "ROW_VERSION_COLUMN",
     "SCHEMA_VERSION",
     "TENANT_COLUMN",
     "CanonicalTable",
+    "ChangePosition",
     "IdMinter",
     "Column",
     "ColumnType",

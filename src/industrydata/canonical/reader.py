@@ -10,6 +10,11 @@ updates them, so unchanged data still reads in the same order. ``open_store_read
 many tables inside one read transaction, which is what makes an exported snapshot
 consistent across tables.
 
+For an export of changes (``canonical.changes``) the same transaction reads the tenant's
+``change_position``, the rows changed since an earlier version (through the
+``(TenantId, RowVersion)`` index, in no particular order), each row's ``RowNumber`` as an
+extra trailing column, and the row numbers of the rows deleted since that version.
+
 A thread reads (and converts) the next batches while the caller writes the current one: the
 driver and Arrow release the GIL, so reading and writing share two cores instead of taking
 turns on one, and at most ``_READ_AHEAD_BATCHES`` batches wait in between. The caller's
@@ -25,16 +30,27 @@ from queue import Empty, Full, Queue
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Integer, Text, func, literal, select, union_all
+from sqlalchemy import BigInteger, Integer, Table, Text, func, literal, select, union_all
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.selectable import CompoundSelect
 
 from .arrow import conform_batch
-from .sql import TENANT_COLUMN, sql_table
+from .changes import ChangePosition
+from .sql import (
+    CANONICAL_CHANGES,
+    CANONICAL_TOMBSTONES,
+    ROW_NUMBER_COLUMN,
+    ROW_VERSION_COLUMN,
+    TENANT_COLUMN,
+    sql_table,
+)
 from .tables import CanonicalTable, ColumnType
 
-__all__ = ["StoreReader", "open_store_reader", "read_table"]
+__all__ = ["ROW_NUMBER_FIELD", "StoreReader", "open_store_reader", "read_table"]
+
+ROW_NUMBER_FIELD = pa.field(ROW_NUMBER_COLUMN, pa.int64(), nullable=False)
+"""The column ``read_table(..., row_numbers=True)`` adds after the table's columns."""
 
 DEFAULT_BATCH_ROWS = 65536
 _READ_AHEAD_BATCHES = 2
@@ -53,6 +69,7 @@ _SENTINEL_VALUES: dict[ColumnType, Any] = {
     ColumnType.BOOLEAN: literal(0, Integer),
     ColumnType.INT32: literal(0, Integer),
 }
+_SENTINEL_ROW_NUMBER = literal(0, BigInteger)
 
 
 class StoreReader:
@@ -65,27 +82,63 @@ class StoreReader:
         self._reading: set[_ReadAhead] = set()
 
     def read_table(
-        self, table: CanonicalTable, tenant_id: str, *, batch_rows: int = DEFAULT_BATCH_ROWS
+        self,
+        table: CanonicalTable,
+        tenant_id: str,
+        *,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        row_numbers: bool = False,
+        changed_since: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """The tenant's rows of ``table`` in batches of at most ``batch_rows`` rows (empty
         batches are never yielded), in natural-key order unless the table is a SQLite table
-        holding this tenant alone (see the module docstring)."""
+        holding this tenant alone (see the module docstring).
+
+        ``row_numbers`` adds ``ROW_NUMBER_FIELD`` after the table's columns;
+        ``changed_since`` reads only the rows whose ``RowVersion`` is above it, in no
+        particular order.
+        """
         if batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
         if not tenant_id:
             raise ValueError("tenant_id must not be empty")
+        selected = _Selected(table, tenant_id, row_numbers, changed_since)
         if self._sqlite:
             # Checked in the read transaction the rows are read in: still true for them.
-            scan = self._holds_only(table, tenant_id)
-            query: Select | CompoundSelect = _sentinel_query(table, tenant_id, ordered=not scan)
+            scan = changed_since is None and self._holds_only(table, tenant_id)
+            query: Select | CompoundSelect = _sentinel_query(selected, ordered=not scan)
         else:
-            query = _query(table, tenant_id)
-        ahead = _ReadAhead(self._batches(self._compile(query), table, batch_rows))
+            query = _query(selected)
+        ahead = _ReadAhead(self._batches(self._compile(query), table, batch_rows, row_numbers))
         self._reading.add(ahead)
         try:
             yield from ahead
         finally:
             self._reading.discard(ahead)
+
+    def change_position(self, tenant_id: str) -> ChangePosition | None:
+        """The tenant's change counters as this transaction sees them; None when the tenant
+        never had any."""
+        counter = CANONICAL_CHANGES
+        query = select(counter.c.epoch, counter.c.version).where(counter.c.tenant_id == tenant_id)
+        with closing(self._connection.cursor()) as cursor:
+            cursor.execute(self._compile(query))
+            found = cursor.fetchone()
+        return None if found is None else ChangePosition(str(found[0]), int(found[1]))
+
+    def removed_row_numbers(self, table: CanonicalTable, tenant_id: str, since: int) -> pa.Array:
+        """The row numbers of the tenant's rows of ``table`` deleted after version ``since``
+        (int64; a number deleted twice appears twice)."""
+        tombstones = CANONICAL_TOMBSTONES
+        query = select(tombstones.c.row_number).where(
+            tombstones.c.tenant_id == tenant_id,
+            tombstones.c.table_name == table.name,
+            tombstones.c.version > since,
+        )
+        with closing(self._connection.cursor()) as cursor:
+            cursor.execute(self._compile(query))
+            found = cursor.fetch_arrow_table()
+        return found.column(0).combine_chunks().cast(pa.int64())
 
     def close(self) -> None:
         """Stop the reads still running (their callers stopped without closing them)."""
@@ -93,10 +146,11 @@ class StoreReader:
             ahead.stop()
 
     def _batches(
-        self, sql: str, table: CanonicalTable, batch_rows: int
+        self, sql: str, table: CanonicalTable, batch_rows: int, row_numbers: bool
     ) -> Generator[pa.RecordBatch, None, None]:
         """The driver's batches without the sentinel row, cut to ``batch_rows`` and
-        converted to the table's schema (in the reading thread, off the writer's core)."""
+        converted to the table's schema, plus the row numbers when asked (in the reading
+        thread, off the writer's core)."""
         cursor = self._connection.cursor()
         try:
             if self._sqlite:
@@ -111,7 +165,12 @@ class StoreReader:
                         raise RuntimeError("SQLite did not return the typed sentinel row first")
                     batch, first = batch.slice(1), False
                 for offset in range(0, batch.num_rows, batch_rows):
-                    yield conform_batch(batch.slice(offset, batch_rows), table)
+                    part = batch.slice(offset, batch_rows)
+                    conformed = conform_batch(part, table)
+                    if row_numbers:
+                        numbers = part.column(ROW_NUMBER_COLUMN).cast(pa.int64())
+                        conformed = conformed.append_column(ROW_NUMBER_FIELD, numbers)
+                    yield conformed
         finally:
             cursor.close()
 
@@ -245,27 +304,49 @@ def read_table(
         yield from reader.read_table(table, tenant_id, batch_rows=batch_rows)
 
 
-def _query(table: CanonicalTable, tenant_id: str) -> Select:
-    sql = sql_table(table)
-    return (
-        select(*(sql.c[name] for name in table.column_names))
-        .where(sql.c[TENANT_COLUMN] == tenant_id)
-        .order_by(*(sql.c[name] for name in table.key))
-    )
+class _Selected:
+    """What one ``read_table`` call reads: the columns and the rows."""
+
+    def __init__(
+        self,
+        table: CanonicalTable,
+        tenant_id: str,
+        row_numbers: bool,
+        changed_since: int | None,
+    ) -> None:
+        self.table = table
+        self.sql: Table = sql_table(table)
+        self.row_numbers = row_numbers
+        names = [*table.column_names, *([ROW_NUMBER_COLUMN] if row_numbers else [])]
+        self.columns = [self.sql.c[name] for name in names]
+        self.tenant = self.sql.c[TENANT_COLUMN] == tenant_id
+        self.changed = (
+            None if changed_since is None else self.sql.c[ROW_VERSION_COLUMN] > changed_since
+        )
 
 
-def _sentinel_query(table: CanonicalTable, tenant_id: str, *, ordered: bool) -> CompoundSelect:
-    """The typed sentinel row, then the tenant's rows: in key order (the sentinel's empty
-    TenantId sorts first), or, for a table holding the tenant alone, all rows in storage
-    order by a plain scan (SQLite runs the parts of a UNION ALL in turn, so the sentinel
-    still comes first; ``read_table`` checks it)."""
-    sql = sql_table(table)
+def _query(selected: _Selected) -> Select:
+    query = select(*selected.columns).where(selected.tenant)
+    if selected.changed is not None:
+        return query.where(selected.changed)
+    return query.order_by(*(selected.sql.c[name] for name in selected.table.key))
+
+
+def _sentinel_query(selected: _Selected, *, ordered: bool) -> CompoundSelect:
+    """The typed sentinel row, then the tenant's rows: the changed ones in index order, or
+    all in key order (the sentinel's empty TenantId sorts first), or, for a table holding the
+    tenant alone, all rows in storage order by a plain scan (SQLite runs the parts of a
+    UNION ALL in turn, so the sentinel still comes first; ``read_table`` checks it)."""
+    table, sql = selected.table, selected.sql
     sentinel = select(
         _SENTINEL_TENANT.label(TENANT_COLUMN),
         *(_SENTINEL_VALUES[column.type].label(column.name) for column in table.columns),
+        *([_SENTINEL_ROW_NUMBER.label(ROW_NUMBER_COLUMN)] if selected.row_numbers else []),
     )
-    rows = select(sql.c[TENANT_COLUMN], *(sql.c[name] for name in table.column_names))
+    rows = select(sql.c[TENANT_COLUMN], *selected.columns)
+    if selected.changed is not None:
+        return union_all(sentinel, rows.where(selected.tenant, selected.changed))
     if not ordered:
         return union_all(sentinel, rows)
-    query = union_all(sentinel, rows.where(sql.c[TENANT_COLUMN] == tenant_id))
+    query = union_all(sentinel, rows.where(selected.tenant))
     return query.order_by(*(query.selected_columns[name] for name in (TENANT_COLUMN, *table.key)))

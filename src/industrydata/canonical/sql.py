@@ -1,22 +1,39 @@
-"""SQL tables of the canonical store, derived from ``CANONICAL_TABLES``.
+"""SQL tables of the canonical store, derived from ``CANONICAL_TABLES``, and the two tables
+of its change tracking.
 
 Each table gets a leading ``TenantId`` column; its primary key is ``TenantId`` plus the
-table's natural key. Column names are the CDM attribute names.
+table's natural key. Column names are the CDM attribute names, followed by two columns of
+change tracking (``canonical.changes`` explains them): ``RowNumber``, the row's number,
+unique per tenant and table and kept for the row's life, and ``RowVersion``, the change
+version of the row's last insert or update, indexed with ``TenantId`` so an export reads
+only what changed. ``canonical_changes`` holds each tenant's counters and
+``canonical_tombstones`` the row numbers of deleted rows. Migration ``0002_change_tracking``
+adds these to older stores, with the triggers that stamp writes bypassing the loaders.
 """
 
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, String, Table, Text
 from sqlalchemy.types import TypeEngine
 
 from ..store import metadata
 from .tables import CANONICAL_TABLES, CanonicalTable, ColumnType
 
-__all__ = ["TENANT_COLUMN", "sql_table", "sql_table_name"]
+__all__ = [
+    "CANONICAL_CHANGES",
+    "CANONICAL_TOMBSTONES",
+    "ROW_NUMBER_COLUMN",
+    "ROW_VERSION_COLUMN",
+    "TENANT_COLUMN",
+    "sql_table",
+    "sql_table_name",
+]
 
 TENANT_COLUMN = "TenantId"
+ROW_NUMBER_COLUMN = "RowNumber"
+ROW_VERSION_COLUMN = "RowVersion"
 
 _SQL_TYPES: dict[ColumnType, type[TypeEngine]] = {
     ColumnType.STRING: Text,
@@ -33,8 +50,9 @@ def sql_table_name(table: CanonicalTable) -> str:
 
 def _build(table: CanonicalTable) -> Table:
     key_columns = set(table.key)
+    name = sql_table_name(table)
     return Table(
-        sql_table_name(table),
+        name,
         metadata,
         Column(TENANT_COLUMN, String(36), primary_key=True),
         *(
@@ -45,10 +63,36 @@ def _build(table: CanonicalTable) -> Table:
             )
             for column in table.columns
         ),
+        Column(ROW_NUMBER_COLUMN, BigInteger),
+        Column(ROW_VERSION_COLUMN, BigInteger),
+        Index(f"ix_{name}_row_version", TENANT_COLUMN, ROW_VERSION_COLUMN),
     )
 
 
 _SQL_TABLES = {table.name: _build(table) for table in CANONICAL_TABLES}
+
+CANONICAL_CHANGES = Table(
+    "canonical_changes",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("epoch", String(36), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("next_row_number", BigInteger, nullable=False),
+)
+"""A tenant's change counters: the last version taken and the next row number to hand out.
+``epoch`` (a uuid4, set when the row is created) tells a new counter from an old one."""
+
+CANONICAL_TOMBSTONES = Table(
+    "canonical_tombstones",
+    metadata,
+    Column("tenant_id", String(36), nullable=False),
+    Column("table_name", String(64), nullable=False),
+    Column("row_number", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Index("ix_canonical_tombstones_version", "tenant_id", "table_name", "version"),
+)
+"""One row per deleted canonical row: its tenant, table (CDM name), number and the version
+of the deletion."""
 
 
 def sql_table(table: CanonicalTable | str) -> Table:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobBlock,
     BlobClient,
@@ -102,6 +102,14 @@ class AzureBlobDestination(Destination):
 
     def _write_bytes(self, path: str, data: bytes) -> None:
         self._blob(path).upload_blob(data, overwrite=True)
+
+    def _create_new(self, path: str, data: bytes) -> bool:
+        # Without overwrite the upload is conditional (If-None-Match: *).
+        try:
+            self._blob(path).upload_blob(data, overwrite=False)
+        except ResourceExistsError:
+            return False
+        return True
 
     @contextmanager
     def _open_writer(self, path: str) -> Iterator[BinaryIO]:

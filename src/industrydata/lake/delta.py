@@ -1,63 +1,117 @@
 """The ``delta`` writer: one Delta Lake table per canonical table, changed incrementally.
 
-``<destination>/<Table>/`` is a Delta table (written with ``deltalake``) whose columns are the
-table's ``arrow_schema``: the CDM names, as Delta ``string``, ``timestamp`` (UTC),
-``boolean`` and ``integer``. Every run makes exactly one commit per table:
+``<destination>/<Table>/`` is a Delta table whose columns are the table's ``arrow_schema``
+(the CDM names; Delta ``string``, ``timestamp``, ``boolean`` and ``integer``), zstd Parquet
+data files of at most ``MAX_FILE_ROWS`` rows, no partitions, the Change Data Feed on. Every
+run makes exactly one commit per table, which carries:
 
-* the first commit creates the table with all its rows (an empty table too), with the Change
-  Data Feed on, so consumers can read each run's row changes (``load_cdf``);
-* later commits compare the store's rows with the table's current version in Arrow (a hash
-  join on the natural key, then a null-aware comparison column by column) and MERGE only the
-  rows added, changed and removed; a table without changes gets a commit without data.
+* the app transaction ``industrydata`` whose version is the run's start in epoch
+  milliseconds (a table already at or past it is left alone: a retried run commits nothing
+  twice and a stale run never overwrites a newer one, the ``txnAppId``/``txnVersion`` rule
+  of Spark's idempotent writes), and the run id under ``industrydata.runId`` in its commit
+  info;
+* the app transaction ``industrydata.changes.<store epoch>`` whose version is the store's
+  change version the table now reflects (``canonical.changes``), kept in checkpoints like
+  every app transaction.
 
-Each commit carries the app transaction ``industrydata`` whose version is the run's start in
-epoch milliseconds, and the run id under ``industrydata.runId`` in its commit info. A table
-whose transaction version is already at or past the run's is left alone: a retried run
-commits nothing twice, and a stale run never overwrites a newer one (the ``txnAppId`` /
-``txnVersion`` rule of Spark's idempotent writes).
+The first run writes every row. A later run asks the store only for the rows changed since
+the version the table reflects and for the row numbers of rows removed since; it appends the
+changed rows as a new data file and deletes the old copies of changed and removed rows with
+**deletion vectors** (``_deletion_vectors``), so its cost follows the size of the change,
+not of the table. To find an old copy without reading the table, each data file has a
+*row-number locator*, ``_industrydata/row-numbers/<data file>``: the store's ``RowNumber``
+of each of its rows, in file order (hidden from Delta readers, which skip folders starting
+with ``_``). A data file more than ``REWRITE_FRACTION`` deleted is rewritten instead (its
+live rows move into the run's new file), which keeps tables compact without an OPTIMIZE.
+
+When the table cannot be continued (a first run; the store was replaced, so its epoch
+differs; a live data file has no locator because another writer rewrote it; another
+schema), the run replaces every live file by a full copy of the rows, in one commit.
+
+With ``deletion_vectors=False`` (for consumers whose readers lack the ``deletionVectors``
+feature) every touched file is rewritten instead: the same result, copy-on-write cost.
+Updates appear in the Change Data Feed as the delete of the old row and the insert of the
+new one (readers derive both from the deletion vectors and the added file).
 
 Each commit is atomic, so a reader sees every table at its version before or after the run,
-never half a change. A killed run may leave data files no commit names; every Delta reader
-ignores them, and VACUUM (run by the consumer, with the retention they choose) deletes them.
-The writer never vacuums: that would cut the consumer's time travel and add commits.
+never half a change. A killed run may leave data, locator and deletion vector files no
+commit names: Delta readers ignore them, VACUUM (run by the consumer, with the retention
+they choose) deletes the data and deletion vector files, and the next run deletes stale
+locators. The writer never vacuums: that would cut the consumer's time travel.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any, BinaryIO, Protocol, Self
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import (
-    CommitProperties,
-    DeltaTable,
-    Transaction,
-    WriterProperties,
-    write_deltalake,
-)
+import pyarrow.parquet as pq
+from pyroaring import BitMap64
 
 from ..canonical.arrow import arrow_schema, conform_batch
+from ..canonical.changes import ChangePosition
 from ..canonical.tables import CanonicalTable
-from ..errors import ExportError
+from ..errors import ExportError, IndustryDataError
+from . import _delta_log as log
+from ._deletion_vectors import DeletionVectorFile, read_deletion_vector
 from ._storage_errors import storage_errors
 from .destination import Destination
 from .results import SnapshotResult, TableResult
 
-__all__ = ["APP_ID", "RUN_ID_KEY", "transaction_version", "write_delta"]
+__all__ = [
+    "APP_ID",
+    "CHANGES_APP_PREFIX",
+    "LOCATOR_FOLDER",
+    "RUN_ID_KEY",
+    "ChangeSource",
+    "transaction_version",
+    "write_delta",
+]
 
 APP_ID = "industrydata"
-"""The app id of the Delta app transactions (``txn`` actions) the writer commits."""
+"""The app id of the transactions that version each run (its start in epoch milliseconds)."""
+CHANGES_APP_PREFIX = "industrydata.changes."
+"""With the store's epoch, the app id of the transactions that record its change version."""
 RUN_ID_KEY = "industrydata.runId"
 """The commit info key that carries the run id."""
-TABLE_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
-
-_DELETE = "__industrydata_delete"
-_SOURCE_ROW = "__industrydata_source_row"
-_TARGET_ROW = "__industrydata_target_row"
+ROW_NUMBER = "RowNumber"
+"""The trailing column of the source's batches: the store's row number of each row."""
+LOCATOR_FOLDER = "_industrydata/row-numbers"
+MAX_FILE_ROWS = 1 << 20
+REWRITE_FRACTION = 0.5
+_COMPRESSION = "zstd"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ROW_NUMBERS_SCHEMA = pa.schema([pa.field(ROW_NUMBER, pa.int64(), nullable=False)])
+
+
+class ChangeSource(Protocol):
+    """The store's side of a run, all read in one snapshot (``runs.export`` adapts the
+    store reader). Batches carry the table's columns and a trailing ``RowNumber``."""
+
+    @property
+    def position(self) -> ChangePosition | None:
+        """The store's change epoch and version in the snapshot; None: no rows yet."""
+        ...
+
+    def rows(self, table: CanonicalTable) -> Iterable[pa.RecordBatch]:
+        """Every row of the table."""
+        ...
+
+    def changed_rows(self, table: CanonicalTable, since: int) -> Iterable[pa.RecordBatch]:
+        """The rows inserted or updated after change version ``since``."""
+        ...
+
+    def removed_rows(self, table: CanonicalTable, since: int) -> pa.Array:
+        """Row numbers (int64) of the rows deleted after change version ``since``."""
+        ...
 
 
 def transaction_version(run_time: datetime) -> int:
@@ -73,7 +127,9 @@ def write_delta(
     *,
     run_id: str,
     run_time: datetime,
-    tables: Iterable[tuple[CanonicalTable, Iterable[pa.RecordBatch]]],
+    tables: Iterable[CanonicalTable],
+    source: ChangeSource,
+    deletion_vectors: bool = True,
     on_table_done: Callable[[TableResult], None] | None = None,
 ) -> SnapshotResult:
     """Bring each table's Delta table to the store's rows, one commit per table.
@@ -83,8 +139,9 @@ def write_delta(
         run_id: recorded in every commit (``RUN_ID_KEY``).
         run_time: the run's start; gives the commits' app transaction version, which makes a
             retry of the same run a no-op.
-        tables: each canonical table with its rows as Arrow batches (converted to the
-            table's Arrow schema if they are not in it); consumed one table at a time.
+        tables: the canonical tables to write, in order.
+        source: the store's rows and changes, read in one snapshot.
+        deletion_vectors: delete old rows with deletion vectors (else rewrite their files).
         on_table_done: called after each table's commit.
 
     Returns:
@@ -94,18 +151,24 @@ def write_delta(
 
     Raises:
         InvalidDestination: the destination cannot hold Delta tables.
-        ExportError, DestinationUnreachable: the destination failed; tables already
-            committed by this run stay committed, the others keep their previous version.
+        ExportError, DestinationUnreachable: the destination failed, or a table uses Delta
+            features this writer cannot honour; tables already committed by this run stay
+            committed, the others keep their previous version.
     """
     root, storage_options = destination.delta_location()
-    commit = _Commit(run_id=run_id, version=transaction_version(run_time))
+    run = _Run(
+        run_id=run_id,
+        version=transaction_version(run_time),
+        position=source.position,
+        deletion_vectors=deletion_vectors,
+    )
     results: list[TableResult] = []
     versions: list[int] = []
-    for table, batches in tables:
+    for table in tables:
         with storage_errors("write", table.name):
-            result, version = _write_table(
-                destination, f"{root}/{table.name}", storage_options, table, batches, commit
-            )
+            result, version, committed = _TableWriter(destination, table, source, run).write()
+            if committed and version > 0 and version % log.CHECKPOINT_INTERVAL == 0:
+                log.create_checkpoint(f"{root}/{table.name}", storage_options)
         results.append(result)
         versions.append(version)
         if on_table_done is not None:
@@ -114,174 +177,386 @@ def write_delta(
 
 
 @dataclass(frozen=True)
-class _Commit:
-    """What every commit of one run carries."""
+class _Run:
+    """What every table of one run shares."""
 
     run_id: str
     version: int
+    position: ChangePosition | None
+    deletion_vectors: bool
 
-    def properties(self) -> CommitProperties:
-        return CommitProperties(
-            custom_metadata={RUN_ID_KEY: self.run_id},
-            app_transactions=[Transaction(app_id=APP_ID, version=self.version)],
-        )
-
-
-@dataclass(frozen=True)
-class _Changes:
-    """How the store's rows differ from a Delta table's: rows to upsert, keys to delete."""
-
-    upserts: pa.Table
-    deletions: pa.Table
-
-    @property
-    def rows(self) -> int:
-        return self.upserts.num_rows + self.deletions.num_rows
-
-
-def _write_table(
-    destination: Destination,
-    uri: str,
-    storage_options: dict[str, str],
-    table: CanonicalTable,
-    batches: Iterable[pa.RecordBatch],
-    commit: _Commit,
-) -> tuple[TableResult, int]:
-    schema = arrow_schema(table)
-    writer_properties = WriterProperties(compression="ZSTD")
-    if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
-        source = _read(batches, table)
-        write_deltalake(
-            uri,
-            source,
-            mode="error",
-            configuration=TABLE_CONFIGURATION,
-            storage_options=storage_options,
-            writer_properties=writer_properties,
-            commit_properties=commit.properties(),
-        )
-        delta = DeltaTable(uri, storage_options=storage_options)
-        rows_written = source.num_rows
-    else:
-        delta = DeltaTable(uri, storage_options=storage_options)
-        committed = delta.transaction_version(APP_ID)
-        if committed is not None and committed >= commit.version:
-            return TableResult(table.name, 0, 0, 0, 0), delta.version()
-        source = _read(batches, table)
-        changes = _changes(source, delta.to_pyarrow_table(), table)
-        if changes.rows == 0:
-            delta.create_write_transaction(
-                [], mode="append", schema=delta.schema(), commit_properties=commit.properties()
+    def transactions(self) -> list[dict[str, Any]]:
+        actions = [{"txn": {"appId": APP_ID, "version": self.version, "lastUpdated": log.now_ms()}}]
+        if self.position is not None:
+            app_id = CHANGES_APP_PREFIX + self.position.epoch
+            actions.append(
+                {
+                    "txn": {
+                        "appId": app_id,
+                        "version": self.position.version,
+                        "lastUpdated": log.now_ms(),
+                    }
+                }
             )
-            delta.update_incremental()
-        else:
-            _merge(delta, changes, schema, table, writer_properties, commit)
-        rows_written = changes.rows
-    version = delta.version()
-    files, size = _files_committed(destination, table.name, version)
-    return TableResult(table.name, source.num_rows, rows_written, files, size), version
+        return actions
+
+    def commit_info(self, operation: str) -> dict[str, Any]:
+        return {
+            "commitInfo": {
+                "timestamp": log.now_ms(),
+                "operation": operation,
+                "operationParameters": {},
+                "engineInfo": "industrydata",
+                RUN_ID_KEY: self.run_id,
+            }
+        }
 
 
-def _read(batches: Iterable[pa.RecordBatch], table: CanonicalTable) -> pa.Table:
-    return pa.Table.from_batches(
-        [conform_batch(batch, table) for batch in batches], schema=arrow_schema(table)
-    )
-
-
-def _changes(source: pa.Table, current: pa.Table, table: CanonicalTable) -> _Changes:
-    """Rows of ``source`` added or changed since ``current``, and keys of rows removed.
-
-    Both sides get row numbers and are joined on the natural key (a full outer hash join in
-    Acero); matched pairs are then compared column by column, nulls equal to nulls.
-    """
-    if current.schema.names != source.schema.names:
-        raise ExportError(
-            f"The Delta table {table.name} does not have the canonical table's columns.",
-            target=table.name,
-        )
-    # Compare in the Delta table's types (microsecond timestamps): widening is exact.
-    comparable = source.cast(current.schema)
-    key = list(table.key)
-    joined = (
-        comparable.select(key)
-        .append_column(_SOURCE_ROW, _row_numbers(source.num_rows))
-        .join(
-            current.select(key).append_column(_TARGET_ROW, _row_numbers(current.num_rows)),
-            keys=key,
-            join_type="full outer",
-        )
-    )
-    source_rows, target_rows = joined[_SOURCE_ROW], joined[_TARGET_ROW]
-    added = source_rows.filter(pc.is_null(target_rows))
-    removed = target_rows.filter(pc.is_null(source_rows))
-    matched = joined.filter(pc.and_(pc.is_valid(source_rows), pc.is_valid(target_rows)))
-    differs = pa.chunked_array([pa.repeat(False, matched.num_rows)])
-    for name in table.column_names:
-        if name not in table.key:
-            new = comparable[name].take(matched[_SOURCE_ROW])
-            old = current[name].take(matched[_TARGET_ROW])
-            unequal = pc.coalesce(pc.not_equal(new, old), pc.xor(pc.is_null(new), pc.is_null(old)))
-            differs = pc.or_(differs, unequal)
-    changed = matched[_SOURCE_ROW].filter(differs)
-    upserts = source.take(pa.chunked_array([*added.chunks, *changed.chunks], pa.int64()))
-    return _Changes(upserts=upserts, deletions=current.select(key).take(removed))
-
-
-def _row_numbers(count: int) -> pa.Array:
-    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count)), 1)
-
-
-def _merge(
-    delta: DeltaTable,
-    changes: _Changes,
-    schema: pa.Schema,
-    table: CanonicalTable,
-    writer_properties: WriterProperties,
-    commit: _Commit,
-) -> None:
-    """One MERGE: upserts insert or update by natural key, flagged key rows delete."""
-    deleted = changes.deletions.num_rows
-    deletions = pa.table(
+def delta_schema(table: CanonicalTable) -> pa.Schema:
+    """The data files' schema: ``arrow_schema`` with microsecond timestamps, Delta's unit."""
+    return pa.schema(
         [
-            changes.deletions[field.name].cast(field.type)
-            if field.name in table.key
-            else pa.nulls(deleted, field.type)
-            for field in schema
-        ],
-        schema=schema,
-    )
-    source = pa.concat_tables(
-        [
-            changes.upserts.append_column(_DELETE, pa.repeat(False, changes.upserts.num_rows)),
-            deletions.append_column(_DELETE, pa.repeat(True, deleted)),
+            pa.field(item.name, pa.timestamp("us", tz="UTC"))
+            if pa.types.is_timestamp(item.type)
+            else item
+            for item in arrow_schema(table)
         ]
     )
-    on = " AND ".join(f"target.`{name}` = source.`{name}`" for name in table.key)
-    (
-        delta.merge(
-            source,
-            predicate=on,
-            source_alias="source",
-            target_alias="target",
-            writer_properties=writer_properties,
-            streamed_exec=False,
-            commit_properties=commit.properties(),
+
+
+class _TableWriter:
+    """One table's commit of one run."""
+
+    def __init__(
+        self, destination: Destination, table: CanonicalTable, source: ChangeSource, run: _Run
+    ) -> None:
+        self.destination = destination
+        self.table = table
+        self.folder = table.name
+        self.source = source
+        self.run = run
+        self.schema = delta_schema(table)
+
+    def write(self) -> tuple[TableResult, int, bool]:
+        """The table's result, its version after the run, and whether this run committed."""
+        state = log.read_state(self.destination, self.folder)
+        if state is not None:
+            if state.transactions.get(APP_ID, -1) >= self.run.version:
+                return TableResult(self.table.name, 0, 0, 0, 0), state.version, False
+            self._check_writable(state)
+        locators = set(self.destination.list(f"{self.folder}/{LOCATOR_FOLDER}"))
+        since = self._continues_from(state, locators)
+        new_files = _NewFiles(self.destination, self.folder, self.table, self.schema)
+        with new_files:
+            if since is None:
+                rows_read, changes, actions = self._replace_all(state, new_files)
+                operation = "WRITE"
+            else:
+                assert state is not None
+                rows_read, changes, actions = self._apply_changes(state, since, new_files)
+                operation = "MERGE"
+        adds = new_files.added
+        actions += [{"add": add} for add in adds]
+        version = 0 if state is None else state.version + 1
+        log.commit(
+            self.destination,
+            self.folder,
+            version,
+            [
+                self.run.commit_info(operation),
+                *self._table_actions(state),
+                *actions,
+                *self.run.transactions(),
+            ],
         )
-        .when_matched_delete(predicate=f"source.{_DELETE}")
-        .when_matched_update_all(predicate=f"NOT source.{_DELETE}", except_cols=[_DELETE])
-        .when_not_matched_insert_all(predicate=f"NOT source.{_DELETE}", except_cols=[_DELETE])
-        .execute()
-    )
+        self._drop_stale_locators(state, actions, locators)
+        files = len(adds) + (1 if new_files.deletion_vectors_written else 0)
+        size = sum(int(add["size"]) for add in adds) + new_files.deletion_vectors_written
+        return TableResult(self.table.name, rows_read, changes, files, size), version, True
+
+    def _check_writable(self, state: log.TableState) -> None:
+        """Refuse a table this writer must not change: unknown features, other columns."""
+        if unsupported := log.unsupported_features(state.protocol):
+            raise ExportError(
+                f"The Delta table {self.table.name} uses features this writer cannot honour "
+                f"({', '.join(sorted(unsupported))}); move it away to have it written again.",
+                target=self.table.name,
+            )
+        if _fields(state.metadata.get("schemaString")) != _fields(log.schema_string(self.schema)):
+            raise ExportError(
+                f"The Delta table {self.table.name} has other columns than the canonical "
+                "table; move it away to have it written again.",
+                target=self.table.name,
+            )
+
+    def _continues_from(self, state: log.TableState | None, locators: set[str]) -> int | None:
+        """The store change version the table reflects, when the run can continue from it."""
+        position = self.run.position
+        if state is None or position is None:
+            return None
+        since = state.transactions.get(CHANGES_APP_PREFIX + position.epoch)
+        if since is None or since > position.version:
+            return None
+        if state.metadata.get("partitionColumns"):
+            return None
+        if any(_locator(self.folder, path) not in locators for path in state.files):
+            return None
+        return since
+
+    def _table_actions(self, state: log.TableState | None) -> list[dict[str, Any]]:
+        """Protocol and metadata actions, when the table needs new ones."""
+        current_protocol = state.protocol if state else {}
+        current_metadata = state.metadata if state else {}
+        protocol = log.protocol_action(
+            deletion_vectors=self.run.deletion_vectors, current=current_protocol
+        )
+        configuration = {"delta.enableChangeDataFeed": "true"}
+        if "deletionVectors" in protocol.get("writerFeatures", ()):
+            configuration["delta.enableDeletionVectors"] = "true"
+        metadata = log.metadata_action(self.schema, configuration, current=current_metadata)
+        actions = []
+        if protocol != current_protocol:
+            actions.append({"protocol": protocol})
+        if any(
+            metadata[key] != current_metadata.get(key)
+            for key in ("schemaString", "configuration", "partitionColumns")
+        ):
+            actions.append({"metaData": metadata})
+        return actions
+
+    def _replace_all(
+        self, state: log.TableState | None, new_files: _NewFiles
+    ) -> tuple[int, int, list[dict[str, Any]]]:
+        rows = new_files.write_source(self.source.rows(self.table))
+        removes = [{"remove": _remove(add)} for add in state.files.values()] if state else []
+        return rows, rows, removes
+
+    def _apply_changes(
+        self, state: log.TableState, since: int, new_files: _NewFiles
+    ) -> tuple[int, int, list[dict[str, Any]]]:
+        new_files.remember_rows = True
+        changed = new_files.write_source(self.source.changed_rows(self.table, since))
+        removed = self.source.removed_rows(self.table, since)
+        targets = np.unique(
+            np.concatenate([*new_files.row_numbers_written, removed.cast(pa.int64()).to_numpy()])
+        )
+        actions: list[dict[str, Any]] = []
+        if len(targets):
+            for path, add in state.files.items():
+                actions += self._delete_rows(path, add, targets, new_files)
+        return changed, changed + len(removed), actions
+
+    def _delete_rows(
+        self, path: str, add: dict[str, Any], targets: np.ndarray, new_files: _NewFiles
+    ) -> list[dict[str, Any]]:
+        """Actions deleting the rows of one data file whose row numbers are in ``targets``
+        (sorted, unique)."""
+        numbers = _read_row_numbers(self.destination, _locator(self.folder, path))
+        hits = _members(numbers, targets)
+        if not hits.any():
+            return []
+        deleted = np.zeros(len(numbers), dtype=bool)
+        if add.get("deletionVector"):
+            before = read_deletion_vector(
+                add["deletionVector"],
+                lambda name: self.destination.read_bytes(f"{self.folder}/{name}"),
+            )
+            deleted[np.fromiter(before, dtype=np.int64, count=len(before))] = True
+        now_deleted = deleted | hits
+        if now_deleted.sum() == deleted.sum():
+            return []
+        actions: list[dict[str, Any]] = [{"remove": _remove(add)}]
+        if now_deleted.all():
+            return actions
+        if not self.run.deletion_vectors or now_deleted.sum() > REWRITE_FRACTION * len(numbers):
+            keep = ~now_deleted
+            data = pq.read_table(
+                pa.BufferReader(self.destination.read_bytes(f"{self.folder}/{path}"))
+            )
+            new_files.write(
+                data.filter(pa.array(keep)).cast(self.schema).combine_chunks().to_batches(),
+                numbers[keep],
+            )
+        else:
+            descriptor = new_files.deletion_vectors.add(BitMap64(np.flatnonzero(now_deleted)))
+            actions.append({"add": {**add, "deletionVector": descriptor, "dataChange": True}})
+        return actions
+
+    def _drop_stale_locators(
+        self, state: log.TableState | None, actions: list[dict[str, Any]], listed: set[str]
+    ) -> None:
+        """Delete the locators no live file needs (removed files, killed runs), best effort."""
+        live = set(state.files) if state else set()
+        for action in actions:
+            if "remove" in action:
+                live.discard(action["remove"]["path"])
+            if "add" in action:
+                live.add(action["add"]["path"])
+        for locator in listed - {_locator(self.folder, path) for path in live}:
+            with suppress(IndustryDataError):
+                self.destination.delete(locator)
 
 
-def _files_committed(destination: Destination, table_name: str, version: int) -> tuple[int, int]:
-    """Data and change files a commit added, and their bytes, from its log entry."""
-    entry = destination.read_bytes(f"{table_name}/_delta_log/{version:020d}.json")
-    files = size = 0
-    for line in entry.splitlines():
-        action = json.loads(line)
-        for kind in ("add", "cdc"):
-            if kind in action:
-                files += 1
-                size += int(action[kind]["size"])
-    return files, size
+class _NewFiles:
+    """The data files a run adds to one table, each with its locator, and the run's deletion
+    vector file; rolled over every ``MAX_FILE_ROWS`` rows. Used as a context manager: on
+    leaving without an exception every file is complete; with one, the open file is
+    discarded."""
+
+    def __init__(
+        self, destination: Destination, folder: str, table: CanonicalTable, schema: pa.Schema
+    ) -> None:
+        self.destination = destination
+        self.folder = folder
+        self.table = table
+        self.schema = schema
+        self.added: list[dict[str, Any]] = []
+        self.row_numbers_written: list[np.ndarray] = []
+        """The row numbers of the rows written from the source, when ``remember_rows``."""
+        self.remember_rows = False
+        self.deletion_vectors = DeletionVectorFile()
+        self.deletion_vectors_written = 0
+        self._file: _OpenFile | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            if error is not None:
+                file.discard(error)
+                return
+            self.added.append(file.finish())
+        if error is None and len(self.deletion_vectors.content) > 1:
+            content = self.deletion_vectors.content
+            self.destination.write_bytes(f"{self.folder}/{self.deletion_vectors.name}", content)
+            self.deletion_vectors_written = len(content)
+
+    def write_source(self, batches: Iterable[pa.RecordBatch]) -> int:
+        """Write the source's batches (table columns and a trailing ``RowNumber``)."""
+        rows = 0
+        for batch in batches:
+            # A copy: a view would keep the driver's whole batch alive (an imported batch
+            # is freed as one), and with it every column read so far.
+            numbers = batch.column(ROW_NUMBER).to_numpy(zero_copy_only=False).astype(np.int64)
+            if self.remember_rows:
+                self.row_numbers_written.append(numbers)
+            data = conform_batch(batch, self.table)
+            self.write([data.cast(self.schema)], numbers)
+            rows += batch.num_rows
+        return rows
+
+    def write(self, batches: list[pa.RecordBatch], numbers: np.ndarray) -> None:
+        """Write rows, ``numbers`` being their row numbers in order."""
+        offset = 0
+        for batch in batches:
+            while batch.num_rows:
+                if self._file is None:
+                    self._file = _OpenFile(self.destination, self.folder, self.schema)
+                room = MAX_FILE_ROWS - self._file.rows
+                part, batch = batch.slice(0, room), batch.slice(room)
+                self._file.write(part, numbers[offset : offset + part.num_rows])
+                offset += part.num_rows
+                if self._file.rows >= MAX_FILE_ROWS:
+                    self.added.append(self._file.finish())
+                    self._file = None
+
+
+class _OpenFile:
+    """A data file being streamed to the destination, and its row numbers so far."""
+
+    def __init__(self, destination: Destination, folder: str, schema: pa.Schema) -> None:
+        self.destination = destination
+        self.folder = folder
+        self.name = f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+        self.rows = 0
+        self._numbers: list[np.ndarray] = []
+        self._stack = ExitStack()
+        stream: BinaryIO = self._stack.enter_context(
+            destination.open_writer(f"{folder}/{self.name}")
+        )
+        self._sink = pa.PythonFile(stream, mode="w")
+        self._writer = pq.ParquetWriter(self._sink, schema, compression=_COMPRESSION)
+
+    def write(self, batch: pa.RecordBatch, numbers: np.ndarray) -> None:
+        self._writer.write_batch(batch)
+        self._numbers.append(numbers)
+        self.rows += batch.num_rows
+
+    def finish(self) -> dict[str, Any]:
+        """Complete the data file and its locator; return the file's ``add`` action."""
+        self._writer.close()
+        size = self._sink.tell()
+        self._stack.close()
+        numbers = pa.table(
+            [pa.array(np.concatenate(self._numbers), pa.int64())],
+            schema=_ROW_NUMBERS_SCHEMA,
+        )
+        with self.destination.open_writer(_locator(self.folder, self.name)) as stream:
+            pq.write_table(
+                numbers,
+                pa.PythonFile(stream, mode="w"),
+                compression=_COMPRESSION,
+                use_dictionary=False,
+                column_encoding={ROW_NUMBER: "DELTA_BINARY_PACKED"},
+            )
+        return {
+            "path": self.name,
+            "partitionValues": {},
+            "size": size,
+            "modificationTime": log.now_ms(),
+            "dataChange": True,
+            "stats": log.file_statistics(self._writer.writer.metadata),
+        }
+
+    def discard(self, error: BaseException) -> None:
+        with suppress(Exception):
+            self._writer.close()
+        self._stack.__exit__(type(error), error, error.__traceback__)
+
+
+def _remove(add: dict[str, Any]) -> dict[str, Any]:
+    remove = {
+        "path": add["path"],
+        "deletionTimestamp": log.now_ms(),
+        "dataChange": True,
+        "extendedFileMetadata": True,
+        "partitionValues": add.get("partitionValues") or {},
+        "size": add.get("size"),
+    }
+    if add.get("deletionVector"):
+        remove["deletionVector"] = add["deletionVector"]
+    return remove
+
+
+def _locator(folder: str, data_path: str) -> str:
+    return f"{folder}/{LOCATOR_FOLDER}/{data_path}"
+
+
+def _read_row_numbers(destination: Destination, path: str) -> np.ndarray:
+    table = pq.read_table(pa.BufferReader(destination.read_bytes(path)))
+    return table.column(ROW_NUMBER).to_numpy()
+
+
+def _members(numbers: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Which of ``numbers`` are in ``targets`` (sorted, unique), as a boolean mask.
+
+    A locator written in row-number order (a SQLite table holding one tenant is read in
+    that order) is searched from the targets' side, in time that follows the change's size;
+    any other goes through a hash lookup of every number.
+    """
+    if len(numbers) > 1 and not (numbers[1:] > numbers[:-1]).all():
+        return pc.is_in(numbers, value_set=pa.array(targets)).to_numpy(zero_copy_only=False)
+    hits = np.zeros(len(numbers), dtype=bool)
+    found = np.searchsorted(numbers, targets)
+    inside = found < len(numbers)
+    found, wanted = found[inside], targets[inside]
+    hits[found[numbers[found] == wanted]] = True
+    return hits
+
+
+def _fields(schema_string: str | None) -> list[tuple[str, str]]:
+    if not schema_string:
+        return []
+    return [(item["name"], item["type"]) for item in json.loads(schema_string)["fields"]]

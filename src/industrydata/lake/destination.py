@@ -44,6 +44,12 @@ class Destination(ABC):
         with storage_errors("write", _check_object_path(path)):
             self._write_bytes(path, data)
 
+    def create_new(self, path: str, data: bytes) -> bool:
+        """Create the object at ``path`` with ``data`` unless one exists there (then return
+        False), atomically: of writers racing to create one path, exactly one succeeds."""
+        with storage_errors("write", _check_object_path(path)):
+            return self._create_new(path, data)
+
     @contextmanager
     def open_writer(self, path: str) -> Iterator[BinaryIO]:
         """A stream for a large object; it appears under ``path`` only when the block ends
@@ -119,6 +125,9 @@ class Destination(ABC):
 
     @abstractmethod
     def _open_writer(self, path: str) -> AbstractContextManager[BinaryIO]: ...
+
+    @abstractmethod
+    def _create_new(self, path: str, data: bytes) -> bool: ...
 
     @abstractmethod
     def _read_bytes(self, path: str) -> bytes: ...

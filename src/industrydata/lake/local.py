@@ -51,6 +51,26 @@ class LocalDestination(Destination):
             temporary.unlink(missing_ok=True)
             raise
 
+    def _create_new(self, path: str, data: bytes) -> bool:
+        # A hard link fails when the name exists: the complete file appears under its name
+        # at once, or not at all.
+        target = self._file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f"{TEMPORARY_PREFIX}{target.name}-{uuid.uuid4().hex}")
+        try:
+            with open(temporary, "xb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            try:
+                os.link(temporary, target)
+            except FileExistsError:
+                return False
+            _sync_folder(target.parent)
+            return True
+        finally:
+            temporary.unlink(missing_ok=True)
+
     def _read_bytes(self, path: str) -> bytes:
         return self._file(path).read_bytes()
 

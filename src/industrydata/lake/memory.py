@@ -28,6 +28,12 @@ class MemoryDestination(Destination):
         yield stream
         self.objects[path] = stream.getvalue()
 
+    def _create_new(self, path: str, data: bytes) -> bool:
+        if path in self.objects:
+            return False
+        self.objects[path] = data
+        return True
+
     def _read_bytes(self, path: str) -> bytes:
         try:
             return self.objects[path]

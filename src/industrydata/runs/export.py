@@ -7,11 +7,14 @@ consistent across tables) and streamed, batch by batch, into the format's writer
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from ..canonical.reader import open_store_reader
-from ..canonical.tables import CANONICAL_TABLES
+import pyarrow as pa
+
+from ..canonical.changes import ChangePosition
+from ..canonical.reader import StoreReader, open_store_reader
+from ..canonical.tables import CANONICAL_TABLES, CanonicalTable
 from ..errors import InvalidDestination
 from ..lake import (
     Destination,
@@ -39,6 +42,7 @@ def export_snapshot(
     run_id: str,
     snapshot_time: datetime,
     on_progress: Callable[[TableResult, int, int], None] | None = None,
+    deletion_vectors: bool = True,
 ) -> SnapshotResult:
     """Write the tenant's 26 canonical tables as one snapshot and publish it.
 
@@ -53,6 +57,8 @@ def export_snapshot(
             while that folder is in use: ``lake.free_snapshot_id``) and versions the
             ``delta`` commits, which makes a retried run a no-op.
         on_progress: called after each table with its result, tables done, tables in all.
+        deletion_vectors: ``delta`` deletes changed and removed rows with deletion vectors
+            (otherwise it rewrites the files that hold them).
 
     Raises:
         InvalidDestination: the format is not available.
@@ -70,18 +76,41 @@ def export_snapshot(
             on_progress(result, tables_done, len(CANONICAL_TABLES))
 
     with open_store_reader(store_url) as reader:
-        tables = ((table, reader.read_table(table, tenant_id)) for table in CANONICAL_TABLES)
         if format == DELTA:
             return write_delta(
                 destination,
                 run_id=run_id,
                 run_time=snapshot_time,
-                tables=tables,
+                tables=CANONICAL_TABLES,
+                source=_StoreChanges(reader, tenant_id),
+                deletion_vectors=deletion_vectors,
                 on_table_done=table_done,
             )
+        tables = ((table, reader.read_table(table, tenant_id)) for table in CANONICAL_TABLES)
         return _FOLDER_WRITERS[format](
             destination,
             snapshot_id=free_snapshot_id(destination, snapshot_time),
             tables=tables,
             on_table_done=table_done,
         )
+
+
+class _StoreChanges:
+    """The Delta writer's ``ChangeSource``: the tenant's rows and changes, with row numbers,
+    from one store reader (so from one snapshot)."""
+
+    def __init__(self, reader: StoreReader, tenant_id: str) -> None:
+        self._reader = reader
+        self._tenant_id = tenant_id
+        self.position: ChangePosition | None = reader.change_position(tenant_id)
+
+    def rows(self, table: CanonicalTable) -> Iterable[pa.RecordBatch]:
+        return self._reader.read_table(table, self._tenant_id, row_numbers=True)
+
+    def changed_rows(self, table: CanonicalTable, since: int) -> Iterable[pa.RecordBatch]:
+        return self._reader.read_table(
+            table, self._tenant_id, row_numbers=True, changed_since=since
+        )
+
+    def removed_rows(self, table: CanonicalTable, since: int) -> pa.Array:
+        return self._reader.removed_row_numbers(table, self._tenant_id, since)

@@ -52,6 +52,7 @@ class ExportJob:
     snapshot_time: datetime
     allowed_local_roots: tuple[Path, ...]
     allowed_http_endpoints: tuple[str, ...]
+    delta_deletion_vectors: bool = True
 
     def __repr__(self) -> str:
         return (
@@ -105,6 +106,7 @@ def _child(job: ExportJob, channel: Connection) -> None:
             run_id=job.run_id,
             snapshot_time=job.snapshot_time,
             on_progress=on_progress,
+            deletion_vectors=job.delta_deletion_vectors,
         )
     except _ParentGone:
         pass

@@ -5,8 +5,9 @@ one transaction.
 A format module subclasses ``Load`` with its files (in the order they load, referenced files
 first) and one step per file that validates a record and adds canonical rows. A ``Load``
 never touches the database: it hands row chunks to a sink. ``run_load`` checks the upload's
-structure, then opens the transaction, has ``TableUpsert`` write what the load reads and
-fixes the presence flags; a load either commits whole or not at all. A large upload is read
+structure, then opens the transaction, takes the tenant's change version for it
+(``canonical.changes``), has ``TableUpsert`` write what the load reads and fixes the presence
+flags; a load either commits whole or not at all. A large upload is read
 in a child process (``_reader_process``) while this one writes, so reading and validating
 run beside the database instead of before it.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 
 from ...errors import LoadError, LoadProblem
+from ..changes import begin_change
 from ..ids import source_system_id
 from ..tables import CANONICAL_TABLES
 from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
@@ -268,8 +270,9 @@ def run_load(
         parallel = size >= PARALLEL_FROM_BYTES
     moment = load_time(now)
     with engine.begin() as connection, _page_cache(connection):
+        stamp = begin_change(connection, tenant_id)
         writers = {
-            table.name: TableUpsert(connection, table, tenant_id=tenant_id, now=moment)
+            table.name: TableUpsert(connection, table, tenant_id=tenant_id, now=moment, stamp=stamp)
             for table in CANONICAL_TABLES
         }
         for writer in writers.values():

@@ -15,6 +15,10 @@ compared with the stored rows: a row equal to the stored one repeats it verbatim
 Enrollment files do) and is loaded once; a row with the same key but other values is a
 conflicting duplicate, reported as an error and not loaded (the first row wins).
 
+The load takes one change version (``canonical.changes``) for the rows it inserts, each with
+a fresh row number; the rows it replaces leave tombstones through the store's delete
+triggers.
+
 Structural problems reject the whole load and change nothing: a missing or unreadable
 manifest, an entity defined by another schema, a partition folder or file that is missing or
 not UTF-8, a row with the wrong number of fields. A value of the wrong type (a date-time,
@@ -39,7 +43,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ...errors import LoadError, LoadProblem
 from ..arrow import arrow_schema
-from ..sql import TENANT_COLUMN, sql_table
+from ..changes import ChangeStamp, begin_change
+from ..sql import ROW_NUMBER_COLUMN, ROW_VERSION_COLUMN, TENANT_COLUMN, sql_table
 from ..tables import CANONICAL_TABLES, SCHEMA_VERSION, CanonicalTable, ColumnType
 from .progress import FileProgress, ProgressCallback
 from .report import LoadReport
@@ -250,8 +255,9 @@ class _LakeLoad:
         for table in CANONICAL_TABLES:
             sql = sql_table(table)
             self.connection.execute(delete(sql).where(sql.c[TENANT_COLUMN] == self.tenant_id))
+        stamp = begin_change(self.connection, self.tenant_id)
         for entity in entities:
-            writer = _TableWriter(self.connection, entity.table, self.tenant_id)
+            writer = _TableWriter(self.connection, entity.table, stamp)
             for path in entity.files:
                 file = _display_path(self.folder, path)
                 self.records[file] = self._load_file(writer, path, file)
@@ -405,11 +411,12 @@ class _TableWriter:
     """Inserts one table's rows in chunks; rows whose key is already stored are compared
     with the stored row (verbatim repeat: skipped; other values: reported)."""
 
-    def __init__(self, connection: Connection, table: CanonicalTable, tenant_id: str) -> None:
+    def __init__(self, connection: Connection, table: CanonicalTable, stamp: ChangeStamp) -> None:
         self.table = table
         self.inserted = 0
         self._connection = connection
-        self._tenant_id = tenant_id
+        self._stamp = stamp
+        self._tenant_id = stamp.tenant_id
         self._sql = sql_table(table)
         dialect = connection.dialect
         self._statement = _insert_sql(connection, table)
@@ -417,7 +424,7 @@ class _TableWriter:
             self._sql.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in table.column_names
         ]
-        self._names = [TENANT_COLUMN, *table.column_names]
+        self._names = [TENANT_COLUMN, *table.column_names, ROW_NUMBER_COLUMN, ROW_VERSION_COLUMN]
         self._key_positions = [table.column_names.index(name) for name in table.key]
         self._pending: list[tuple[tuple[Any, ...], str, int]] = []
 
@@ -441,18 +448,23 @@ class _TableWriter:
         if not self._pending:
             return
         chunk, self._pending = self._pending, []
-        parameters = [self._parameters(row) for row, _, _ in chunk]
+        numbers = self._stamp.row_numbers(len(chunk))
+        parameters = [
+            self._parameters(row, number)
+            for (row, _, _), number in zip(chunk, numbers, strict=True)
+        ]
         inserted = self._connection.exec_driver_sql(self._statement, parameters).rowcount
         self.inserted += inserted
         if inserted < len(chunk):
             problems.extend(self._conflicts(chunk))
 
-    def _parameters(self, row: tuple[Any, ...]) -> dict[str, Any]:
+    def _parameters(self, row: tuple[Any, ...], row_number: int) -> dict[str, Any]:
         values = [
             process(value) if process is not None and value is not None else value
             for process, value in zip(self._processors, row, strict=True)
         ]
-        return dict(zip(self._names, (self._tenant_id, *values), strict=True))
+        stamped = (self._tenant_id, *values, row_number, self._stamp.version)
+        return dict(zip(self._names, stamped, strict=True))
 
     def _conflicts(self, chunk: list[tuple[tuple[Any, ...], str, int]]) -> list[LoadProblem]:
         """Rows of ``chunk`` whose stored row (same key) holds other values. Every row of
@@ -526,7 +538,8 @@ def _insert_sql(connection: Connection, table: CanonicalTable) -> str:
         index_elements=[TENANT_COLUMN, *table.key]
     )
     named = sqlite.dialect(paramstyle="named") if dialect.name == "sqlite" else dialect
-    return str(statement.compile(dialect=named, column_keys=[TENANT_COLUMN, *table.column_names]))
+    columns = [TENANT_COLUMN, *table.column_names, ROW_NUMBER_COLUMN, ROW_VERSION_COLUMN]
+    return str(statement.compile(dialect=named, column_keys=columns))
 
 
 def _structural(file: str, value: str | None, reason: str) -> LoadProblem:
