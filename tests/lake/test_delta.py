@@ -430,3 +430,22 @@ def test_members_finds_targets_in_a_locator_of_either_order(order: str) -> None:
     hits = delta_module._members(numbers, targets)
 
     assert sorted(numbers[hits].tolist()) == [20, 500, 1000]
+
+
+def test_protocol_is_written_only_when_it_changes(tmp_path: Path) -> None:
+    store = FakeChanges()
+    store.put(PERSON, _people(3))
+    _write(tmp_path, store, [PERSON])
+    # Another writer may list the same features in another order.
+    first = tmp_path / "Person" / "_delta_log" / f"{0:020d}.json"
+    actions = [json.loads(line) for line in first.read_text().splitlines()]
+    for action in actions:
+        if "protocol" in action:
+            action["protocol"]["writerFeatures"].reverse()
+    first.write_text("".join(json.dumps(action) + "\n" for action in actions))
+    store.put(PERSON, [{"Id": "p0001", "GivenName": "Changed"}])
+
+    _write(tmp_path, store, [PERSON], minutes=1)
+
+    assert not any("protocol" in action for action in _log(tmp_path, PERSON, 1))
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))

@@ -33,8 +33,10 @@ __all__ = [
     "CHECKPOINT_INTERVAL",
     "TableState",
     "commit",
+    "create_checkpoint",
     "file_statistics",
     "metadata_action",
+    "now_ms",
     "protocol_action",
     "read_state",
     "schema_string",
@@ -152,13 +154,16 @@ def commit(
 
 
 def protocol_action(*, deletion_vectors: bool, current: dict[str, Any]) -> dict[str, Any]:
-    """The protocol the writer needs, never below the table's ``current`` one."""
-    if deletion_vectors or "deletionVectors" in current.get("readerFeatures", ()):
+    """The protocol the writer needs, never below the table's ``current`` one (features in
+    sorted order, so equal protocols compare equal)."""
+    readers = set(current.get("readerFeatures") or ())
+    if deletion_vectors or "deletionVectors" in readers:
+        writers = set(current.get("writerFeatures") or ())
         return {
             "minReaderVersion": 3,
             "minWriterVersion": 7,
-            "readerFeatures": ["deletionVectors"],
-            "writerFeatures": ["changeDataFeed", "deletionVectors"],
+            "readerFeatures": sorted(readers | {"deletionVectors"}),
+            "writerFeatures": sorted(writers | {"changeDataFeed", "deletionVectors"}),
         }
     return {"minReaderVersion": 1, "minWriterVersion": 4}
 

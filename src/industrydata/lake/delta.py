@@ -315,7 +315,7 @@ class _TableWriter:
             configuration["delta.enableDeletionVectors"] = "true"
         metadata = log.metadata_action(self.schema, configuration, current=current_metadata)
         actions = []
-        if protocol != current_protocol:
+        if protocol != _sorted_features(current_protocol):
             actions.append({"protocol": protocol})
         if any(
             metadata[key] != current_metadata.get(key)
@@ -554,6 +554,12 @@ def _members(numbers: np.ndarray, targets: np.ndarray) -> np.ndarray:
     found, wanted = found[inside], targets[inside]
     hits[found[numbers[found] == wanted]] = True
     return hits
+
+
+def _sorted_features(protocol: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: sorted(value) if key.endswith("Features") else value for key, value in protocol.items()
+    }
 
 
 def _fields(schema_string: str | None) -> list[tuple[str, str]]:
