@@ -102,26 +102,71 @@ def token(
     roles: Annotated[
         Optional[str], typer.Option(help="Application permissions, space-separated.")
     ] = None,
+    allow_unknown_user: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown-user",
+            help="Mint a delegated token for a user absent from the tenant's directory.",
+        ),
+    ] = False,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Print a bearer token signed by the development identity provider (and nothing else).
 
+    A delegated token (the default, or --scopes) is for a user of the tenant's directory;
+    an application token (--roles only) is for any object id.
+
     Example: industrydata token --tenant $TENANT --user $ADMIN
     """
-    from .identity import DevelopmentKeys, mint_token
+    from .identity import DevelopmentKeys, is_delegated, mint_token
 
     settings = _settings(data_dir)
+    tenant_id, object_id = _guid(tenant, "--tenant"), _guid(user, "--user")
+    scope_list = scopes.split() if scopes is not None else None
+    role_list = roles.split() if roles is not None else None
+    if (
+        is_delegated(scope_list, role_list)
+        and not allow_unknown_user
+        and not _in_directory(settings, tenant_id, object_id)
+    ):
+        errors.print(
+            f"[red]error:[/red] user {object_id} is not in the directory of tenant {tenant_id} "
+            "(add it with 'industrydata directory add-user', or pass --allow-unknown-user)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
     jwt = mint_token(
         DevelopmentKeys(settings.data_dir),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
-        tenant_id=_guid(tenant, "--tenant"),
-        object_id=_guid(user, "--user"),
-        scopes=scopes.split() if scopes is not None else None,
-        roles=roles.split() if roles is not None else None,
+        tenant_id=tenant_id,
+        object_id=object_id,
+        scopes=scope_list,
+        roles=role_list,
         lifetime_seconds=settings.token_lifetime_seconds,
     )
     sys.stdout.write(jwt + "\n")
+
+
+def _in_directory(settings: Settings, tenant_id: str, object_id: str) -> bool:
+    """Whether the store of ``settings`` has this user (a store not created yet has none)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from .directory import get_user
+    from .store import DirectoryUser, open_store
+
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return False
+    store = open_store(settings.effective_database_url)
+    try:
+        with store.reading() as session:
+            if not inspect(session.connection()).has_table(DirectoryUser.__tablename__):
+                return False
+            return get_user(session, tenant_id=tenant_id, object_id=object_id) is not None
+    finally:
+        store.dispose()
 
 
 @directory_app.command("add-user")

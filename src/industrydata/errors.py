@@ -7,6 +7,7 @@ IndustryDataError                      500 generalException
 │   ├── InvalidFilter                      invalidFilter
 │   ├── TooManyInvitees                    tooManyInvitees
 │   ├── InviteeNotGlobalAdministrator      inviteeNotGlobalAdministrator
+│   ├── InviteeIsOwner                     inviteeIsOwner
 │   └── InvalidDestination                 invalidDestination
 ├── Unauthenticated                    401 unauthenticated
 ├── AccessDenied                       403 accessDenied
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidFilter",
     "InvalidProperty",
     "InvitationNotPending",
+    "InviteeIsOwner",
     "InviteeNotGlobalAdministrator",
     "LoadError",
     "LoadProblem",
@@ -128,6 +130,12 @@ class InviteeNotGlobalAdministrator(BadRequest):
     """The invitee is not a Global Administrator of the caller's tenant."""
 
     inner_code = "inviteeNotGlobalAdministrator"
+
+
+class InviteeIsOwner(BadRequest):
+    """The caller who names the invitee named themselves: a flow takes two people."""
+
+    inner_code = "inviteeIsOwner"
 
 
 class InvalidDestination(BadRequest):

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from industrydata.service import Service
 from tests.api.conftest import FLOWS, flow_body
-from tests.factories import TenantUsers, auth, make_tenant
+from tests.factories import TenantUsers, auth, make_tenant, new_guid
 
 
 def test_create_flow_returns_entity_location_and_etag(
@@ -165,12 +165,16 @@ def test_update_flow_prefer_minimal_returns_204(
 
 
 def test_update_flow_new_invitee_revokes_invitation(
-    client: TestClient, flow: dict[str, Any], admin: dict[str, str], tenant: TenantUsers
+    client: TestClient,
+    flow: dict[str, Any],
+    admin: dict[str, str],
+    invitee: dict[str, str],
+    tenant: TenantUsers,
 ) -> None:
     old = client.get(f"{FLOWS}/{flow['id']}/invitation", headers=admin).json()
 
     response = client.patch(
-        f"{FLOWS}/{flow['id']}", json={"inviteeUserIds": [tenant.admin]}, headers=admin
+        f"{FLOWS}/{flow['id']}", json={"inviteeUserIds": [tenant.admin]}, headers=invitee
     )
 
     assert response.status_code == 200
@@ -237,7 +241,7 @@ def test_read_only_scope_can_read_but_not_write(
     client: TestClient, service: Service, tenant: TenantUsers, flow: dict[str, Any]
 ) -> None:
     reader = auth(
-        service, tenant.tenant_id, tenant.user, scopes=["IndustryData-OutboundFlow.Read.All"]
+        service, tenant.tenant_id, tenant.admin, scopes=["IndustryData-OutboundFlow.Read.All"]
     )
 
     assert client.get(FLOWS, headers=reader).status_code == 200
@@ -251,6 +255,6 @@ def test_application_token_with_role_can_write(
     client: TestClient, service: Service, tenant: TenantUsers
 ) -> None:
     app_headers = auth(
-        service, tenant.tenant_id, tenant.user, roles=["IndustryData-OutboundFlow.ReadWrite.All"]
+        service, tenant.tenant_id, new_guid(), roles=["IndustryData-OutboundFlow.ReadWrite.All"]
     )
     assert client.post(FLOWS, json=flow_body(tenant), headers=app_headers).status_code == 201

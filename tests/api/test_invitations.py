@@ -157,6 +157,7 @@ def test_invitee_losing_global_admin_fails_next_run(
     settings: Settings,
     tenant: TenantUsers,
     flow: dict[str, Any],
+    admin: dict[str, str],
     invitee: dict[str, str],
 ) -> None:
     from industrydata.directory import add_user
@@ -173,12 +174,12 @@ def test_invitee_losing_global_admin_fails_next_run(
         )
         session.commit()
 
-    run = client.post(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()
-    finished = wait_for_run(client, flow["id"], run["id"], invitee)
+    run = client.post(f"{FLOWS}/{flow['id']}/runs", headers=admin).json()
+    finished = wait_for_run(client, flow["id"], run["id"], admin)
 
     assert finished["status"] == "failed"
     assert finished["blockingError"]["code"] == "inviteeNotAuthorized"
-    body = client.get(f"{FLOWS}/{flow['id']}", headers=invitee).json()
+    body = client.get(f"{FLOWS}/{flow['id']}", headers=admin).json()
     assert (body["readinessStatus"], body["sharingState"]) == ("failed", "problem")
 
 

@@ -82,8 +82,8 @@ def test_run_permission_scopes(
 ) -> None:
     from tests.factories import auth
 
-    starter = auth(service, tenant.tenant_id, tenant.user, scopes=["IndustryData-Run.Start"])
-    reader = auth(service, tenant.tenant_id, tenant.user, scopes=["IndustryData-Run.Read.All"])
+    starter = auth(service, tenant.tenant_id, tenant.admin, scopes=["IndustryData-Run.Start"])
+    reader = auth(service, tenant.tenant_id, tenant.admin, scopes=["IndustryData-Run.Read.All"])
 
     assert client.get(f"{FLOWS}/{ready_flow['id']}/runs", headers=reader).status_code == 200
     assert client.post(f"{FLOWS}/{ready_flow['id']}/runs", headers=reader).status_code == 403

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from .. import sharing
 from ..errors import (
     BadRequest,
     NotAcceptable,
@@ -30,14 +31,21 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def get_principal(request: Request, service: ServiceDep) -> Principal:
-    """The caller behind ``Authorization: Bearer``; 401 when absent or invalid."""
+    """The caller behind ``Authorization: Bearer``, authorised to use the API.
+
+    401 when the token is absent or invalid; 403 when it is delegated and its user is not a
+    Global Administrator in the tenant's directory (one directory read per request; FastAPI
+    resolves the dependency once per request).
+    """
     header = request.headers.get("authorization")
     if not header:
         raise Unauthenticated("An access token is required (Authorization: Bearer <token>).")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
-    return service.token_validator.validate(token.strip())
+    principal = service.token_validator.validate(token.strip())
+    sharing.authorize_caller(service.store, principal)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

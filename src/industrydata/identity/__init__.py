@@ -2,7 +2,7 @@
 
 from .keys import DevelopmentKeys
 from .principal import Permission, Principal
-from .tokens import DEFAULT_DELEGATED_SCOPES, mint_token
+from .tokens import DEFAULT_DELEGATED_SCOPES, is_delegated, mint_token
 from .validation import TokenValidator
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "Permission",
     "Principal",
     "TokenValidator",
+    "is_delegated",
     "mint_token",
 ]

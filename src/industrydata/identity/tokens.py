@@ -10,13 +10,24 @@ import jwt
 from .keys import DevelopmentKeys
 from .principal import Permission
 
-__all__ = ["DEFAULT_DELEGATED_SCOPES", "mint_token"]
+__all__ = ["DEFAULT_DELEGATED_SCOPES", "is_delegated", "mint_token"]
 
 DEFAULT_DELEGATED_SCOPES: tuple[str, ...] = (
     Permission.FLOW_READ_WRITE.value,
     Permission.RUN_READ.value,
     Permission.RUN_START.value,
 )
+
+
+def is_delegated(
+    scopes: list[str] | tuple[str, ...] | None, roles: list[str] | tuple[str, ...] | None
+) -> bool:
+    """Whether ``mint_token`` gives these arguments a delegated token (an ``scp`` claim).
+
+    A delegated token acts for a user, whom the API looks up in the tenant's directory; an
+    application token (``roles`` only) is authorised by its roles alone.
+    """
+    return bool(scopes) or not roles
 
 
 def mint_token(
@@ -45,6 +56,6 @@ def mint_token(
     }
     if roles:
         claims["roles"] = list(roles)
-    if scopes or not roles:
+    if is_delegated(scopes, roles):
         claims["scp"] = " ".join(scopes if scopes is not None else DEFAULT_DELEGATED_SCOPES)
     return jwt.encode(claims, keys.private_key, algorithm="RS256", headers={"kid": keys.kid})

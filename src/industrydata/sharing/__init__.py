@@ -1,5 +1,6 @@
 """The dataShareOutgoingFlow domain: flows, invitations, on-demand runs, state transitions."""
 
+from .authorization import authorize_caller
 from .flows import (
     create_flow,
     current_invitation,
@@ -36,6 +37,7 @@ __all__ = [
     "FlowUpdate",
     "RunCreate",
     "accept_invitation",
+    "authorize_caller",
     "create_flow",
     "current_invitation",
     "delete_flow",

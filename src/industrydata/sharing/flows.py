@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..config import Settings
 from ..directory import global_administrators, is_global_administrator
 from ..errors import (
+    InviteeIsOwner,
     InviteeNotGlobalAdministrator,
     NotFound,
     ShareNameConflict,
@@ -80,8 +81,21 @@ def _new_invitation(flow: Flow, settings: Settings, now: datetime) -> Invitation
     )
 
 
-def _check_invitee(session: Session, tenant_id: str, invitee_user_id: str) -> None:
-    if not is_global_administrator(session, tenant_id=tenant_id, object_id=invitee_user_id):
+def _check_invitee(session: Session, principal: Principal, invitee_user_id: str) -> None:
+    """The invitee is a Global Administrator of the caller's tenant, and not the caller.
+
+    The caller naming the invitee (creating the flow, or changing its invitee) is its owner
+    for that act; the invitee decides where the data goes. Two people, so neither alone both
+    offers the tenant's roster and chooses its destination.
+    """
+    if invitee_user_id == principal.object_id:
+        raise InviteeIsOwner(
+            "The invitee must be another Global Administrator than the caller.",
+            target="inviteeUserIds",
+        )
+    if not is_global_administrator(
+        session, tenant_id=principal.tenant_id, object_id=invitee_user_id
+    ):
         raise InviteeNotGlobalAdministrator(
             f"User '{invitee_user_id}' is not a Global Administrator of this tenant.",
             target="inviteeUserIds",
@@ -126,7 +140,7 @@ def create_flow(
     """A new flow with a pending invitation to its one invitee."""
     now = utcnow()
     with store.writing() as session:
-        _check_invitee(session, principal.tenant_id, request.invitee_user_id)
+        _check_invitee(session, principal, request.invitee_user_id)
         if _share_name_taken(session, principal.tenant_id, request.share_name, None):
             raise ShareNameConflict(
                 "Another flow of this tenant has this shareName.", target="shareName"
@@ -190,7 +204,7 @@ def update_flow(
         if request.display_name is not None:
             flow.display_name = request.display_name
         if request.invitee_user_id is not None and request.invitee_user_id != flow.invitee_user_id:
-            _check_invitee(session, flow.tenant_id, request.invitee_user_id)
+            _check_invitee(session, principal, request.invitee_user_id)
             flow.invitee_user_id = request.invitee_user_id
             reinvite(session, flow, settings, now)
         else:

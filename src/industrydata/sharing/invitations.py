@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..config import Settings
+from ..directory import is_global_administrator
 from ..errors import AccessDenied, InvitationNotPending, NotFound
 from ..identity import Principal
 from ..lake import open_destination, parse_destination
@@ -42,9 +43,21 @@ def get_invitation(store: Store, *, principal: Principal, flow_id: str) -> Invit
         return _current(load_flow(session, principal.tenant_id, flow_id))
 
 
-def _check_invitee(principal: Principal, flow: Flow) -> None:
-    if principal.object_id != flow.invitee_user_id or principal.tenant_id != flow.tenant_id:
-        raise AccessDenied("Only the invitee of this flow can answer its invitation.")
+def _check_invitee(session: Session, principal: Principal, flow: Flow) -> None:
+    """The caller is the invitee, signed in (not an application), and still a Global
+    Administrator: the role the invitee was chosen for is checked again at the answer."""
+    if (
+        principal.is_application
+        or principal.object_id != flow.invitee_user_id
+        or principal.tenant_id != flow.tenant_id
+    ):
+        raise AccessDenied("Only the invitee of this flow, signed in, can answer its invitation.")
+    if not is_global_administrator(
+        session, tenant_id=flow.tenant_id, object_id=flow.invitee_user_id
+    ):
+        raise AccessDenied(
+            "The invitee no longer holds the Global Administrator role of this tenant."
+        )
 
 
 def _check_pending(invitation: Invitation, flow: Flow, now: datetime) -> None:
@@ -60,7 +73,7 @@ def _answerable(
 ) -> tuple[Flow, Invitation]:
     """The flow and its invitation, which the caller (the invitee) may answer now."""
     flow = load_flow(session, principal.tenant_id, flow_id)
-    _check_invitee(principal, flow)
+    _check_invitee(session, principal, flow)
     invitation = _current(flow)
     _check_pending(invitation, flow, now)
     return flow, invitation
@@ -78,7 +91,7 @@ def accept_invitation(
     """Accept and map a destination; returns the accepted invitation and the first run."""
     with store.reading() as session:
         flow = load_flow(session, principal.tenant_id, flow_id)
-        _check_invitee(principal, flow)
+        _check_invitee(session, principal, flow)
         if _current(flow).status != InvitationStatus.PENDING.value:
             raise InvitationNotPending(f"The invitation is {_current(flow).status}, not pending.")
     spec = parse_destination(
