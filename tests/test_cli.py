@@ -34,6 +34,8 @@ from tests.canonical.ingest_support import ONEROSTER_DROP, write_drop
 
 TENANT = "5d0c3b1a-7e2f-4a6b-9c8d-0e1f2a3b4c5d"
 USER = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+OTHER_TENANT = "3e2d1c0b-9a8f-4e7d-a6c5-b4a3f2e1d0c9"
+OTHER_USER = "6f5e4d3c-2b1a-4f0e-9d8c-7b6a5f4e3d2c"
 JWT = re.compile(r"[\w-]+\.[\w-]+\.[\w-]+")
 SAMPLE = "sds-v2.1-csv-sample"
 PROBLEM_HEADER = ["severity", "file", "line", "column", "value", "reason"]
@@ -96,6 +98,26 @@ def validator(data_dir: Path) -> TokenValidator:
 # --- token --------------------------------------------------------------------------------
 
 
+def add_directory_user(
+    data_dir: Path, *, tenant: str = TENANT, user: str = USER, store_url: str | None = None
+) -> None:
+    """``user`` joins ``tenant``'s directory (as an ordinary user) through the CLI."""
+    result = invoke(
+        "directory",
+        "add-user",
+        "--tenant",
+        tenant,
+        "--id",
+        user,
+        "--display-name",
+        "Lee Gu",
+        "--data-dir",
+        data_dir,
+        store_url=store_url,
+    )
+    assert result.exit_code == 0, result.stderr
+
+
 @pytest.mark.parametrize(
     ("options", "scp", "roles"),
     [
@@ -120,6 +142,8 @@ def validator(data_dir: Path) -> TokenValidator:
 def test_token_prints_only_a_jwt_with_the_asked_permissions(
     data_dir: Path, options: list[str], scp: str | None, roles: list[str] | None
 ) -> None:
+    add_directory_user(data_dir)
+
     result = invoke("token", "--tenant", TENANT, "--user", USER, *options, "--data-dir", data_dir)
 
     assert result.exit_code == 0, result.stderr
@@ -136,12 +160,78 @@ def test_token_prints_only_a_jwt_with_the_asked_permissions(
 def test_token_does_not_validate_with_another_data_dirs_keys(
     data_dir: Path, tmp_path: Path
 ) -> None:
+    add_directory_user(data_dir)
     token = invoke(
         "token", "--tenant", TENANT, "--user", USER, "--data-dir", data_dir
     ).stdout.strip()
 
     with pytest.raises(Unauthenticated):
         validator(tmp_path / "elsewhere").validate(token)
+
+
+def test_token_before_any_directory_exists_is_refused_and_creates_no_database(
+    data_dir: Path,
+) -> None:
+    result = invoke("token", "--tenant", TENANT, "--user", USER, "--data-dir", data_dir)
+
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "--allow-unknown-user" in result.stderr
+    assert not (data_dir / "industrydata.db").exists()
+
+
+@pytest.mark.parametrize(
+    "directory",
+    [
+        pytest.param([], id="empty-directory"),
+        pytest.param([(TENANT, OTHER_USER)], id="another-user"),
+        pytest.param([(OTHER_TENANT, USER)], id="same-user-in-another-tenant"),
+    ],
+)
+def test_token_for_a_user_absent_from_the_tenants_directory_is_refused(
+    data_dir: Path, store_url: str, directory: list[tuple[str, str]]
+) -> None:
+    for tenant, user in directory:
+        add_directory_user(data_dir, tenant=tenant, user=user, store_url=store_url)
+
+    for options in ([], ["--scopes", "IndustryData-OutboundFlow.Read.All"]):
+        result = invoke(
+            "token",
+            "--tenant",
+            TENANT,
+            "--user",
+            USER,
+            *options,
+            "--data-dir",
+            data_dir,
+            store_url=store_url,
+        )
+
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert len(result.stderr.splitlines()) == 1
+        assert f"user {USER} is not in the directory of tenant {TENANT}" in result.stderr
+        assert "--allow-unknown-user" in result.stderr
+
+
+def test_token_for_an_unknown_user_with_the_flag_or_for_an_application(
+    data_dir: Path, store_url: str
+) -> None:
+    for options in (["--allow-unknown-user"], ["--roles", "IndustryData-Run.Read.All"]):
+        result = invoke(
+            "token",
+            "--tenant",
+            TENANT,
+            "--user",
+            USER,
+            *options,
+            "--data-dir",
+            data_dir,
+            store_url=store_url,
+        )
+
+        assert result.exit_code == 0, result.stderr
+        principal = validator(data_dir).validate(result.stdout.strip())
+        assert (principal.tenant_id, principal.object_id) == (TENANT, USER)
 
 
 # --- directory add-user -------------------------------------------------------------------

@@ -9,7 +9,14 @@ import jwt
 import pytest
 
 from industrydata.errors import AccessDenied, Unauthenticated
-from industrydata.identity import DevelopmentKeys, Permission, Principal, TokenValidator, mint_token
+from industrydata.identity import (
+    DevelopmentKeys,
+    Permission,
+    Principal,
+    TokenValidator,
+    is_delegated,
+    mint_token,
+)
 
 TENANT = "0f5e6d7c-8b9a-4a1b-9c2d-3e4f5a6b7c8d"
 USER = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
@@ -71,6 +78,30 @@ def test_validate_application_token_roles(keys: DevelopmentKeys, validator: Toke
     assert principal.roles == frozenset({"IndustryData-Run.Read.All"})
     assert principal.scopes == frozenset()
     assert principal.is_application
+
+
+@pytest.mark.parametrize(
+    ("scopes", "roles", "delegated"),
+    [
+        (None, None, True),
+        ([], None, True),
+        (["User.Read"], None, True),
+        (["User.Read"], ["IndustryData-Run.Read.All"], True),
+        (None, ["IndustryData-Run.Read.All"], False),
+        ([], ["IndustryData-Run.Read.All"], False),
+    ],
+)
+def test_is_delegated_says_what_the_validator_will_see(
+    keys: DevelopmentKeys,
+    validator: TokenValidator,
+    scopes: list[str] | None,
+    roles: list[str] | None,
+    delegated: bool,
+) -> None:
+    principal = validator.validate(_mint(keys, scopes=scopes, roles=roles))
+
+    assert is_delegated(scopes, roles) is delegated
+    assert principal.is_application is not delegated
 
 
 @pytest.mark.parametrize(
