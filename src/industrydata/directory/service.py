@@ -1,4 +1,8 @@
-"""The local tenant directory, kept in the store (an Entra-backed one would answer the same)."""
+"""The local tenant directory, kept in the store (an Entra-backed one would answer the same).
+
+Global Administrator is the one administrative role it knows: School Data Sync requires it,
+and Entra ID has no built-in education-administrator role that would fit better.
+"""
 
 from __future__ import annotations
 
