@@ -12,6 +12,7 @@ from ..config import Settings
 from ..service import Service
 from .errors import install_error_handlers
 from .request_ids import RequestIdMiddleware
+from .routing import ResourcePathMiddleware
 from .routes import flows, hub, identity, invitations, metadata, runs
 
 __all__ = ["create_app"]
@@ -38,10 +39,14 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,
     )
     app.state.service = service
     install_error_handlers(app)
+    routers = [module.router for module in (hub, flows, runs, invitations, metadata, identity)]
+    for router in routers:
+        app.include_router(router)
+    routes = [*app.router.routes, *(route for router in routers for route in router.routes)]
+    app.add_middleware(ResourcePathMiddleware, routes=routes)
     app.add_middleware(RequestIdMiddleware)
-    for module in (hub, flows, runs, invitations, metadata, identity):
-        app.include_router(module.router)
     return app
