@@ -82,7 +82,8 @@ def test_key_in_parentheses_everywhere_the_segment_form_works(
     wait_for_run(client, flow["id"], first["id"], admin)
     run = client.get(f"{keyed_flow}/runs('{first['id']}')", headers=admin)
     assert run.status_code == 200, run.text
-    assert run.json() == client.get(f"{FLOWS}/{flow['id']}/runs/{first['id']}", headers=admin).json()
+    by_segment = client.get(f"{FLOWS}/{flow['id']}/runs/{first['id']}", headers=admin)
+    assert run.json() == by_segment.json()
 
     renamed = client.patch(keyed_flow, json={"displayName": "Renamed"}, headers=admin)
     assert renamed.status_code == 200, renamed.text
