@@ -11,6 +11,7 @@ from .. import __version__
 from ..config import Settings
 from ..service import Service
 from .errors import install_error_handlers
+from .request_head import RequestHeadLimitMiddleware
 from .request_ids import RequestIdMiddleware
 from .routing import ResourcePathMiddleware
 from .routes import flows, hub, identity, invitations, metadata, runs
@@ -48,5 +49,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         app.include_router(router)
     routes = [*app.router.routes, *(route for router in routers for route in router.routes)]
     app.add_middleware(ResourcePathMiddleware, routes=routes)
+    app.add_middleware(
+        RequestHeadLimitMiddleware, max_bytes=service.settings.max_request_head_bytes
+    )
     app.add_middleware(RequestIdMiddleware)
     return app

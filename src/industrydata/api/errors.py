@@ -35,6 +35,7 @@ _HTTP_CODES = {
     415: "unsupportedMediaType",
     422: "unprocessableEntity",
     429: "tooManyRequests",
+    431: "requestHeaderFieldsTooLarge",
     500: "generalException",
 }
 
