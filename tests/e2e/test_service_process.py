@@ -554,12 +554,12 @@ HEAD_LIMIT = 32 * 1024
 HUGE_HEADER_BYTES = 64 * 1024 * 1024
 
 
-def resident_bytes(pid: int) -> int:
-    """The resident set size of process ``pid``, from /proc."""
+def resident_bytes(pid: int, field: str = "VmRSS") -> int:
+    """The resident set size of process ``pid`` (``VmHWM``: its peak so far), from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for process {pid}")
+    raise AssertionError(f"no {field} for process {pid}")
 
 
 def send_huge_header(port: int) -> int:
@@ -599,10 +599,11 @@ def test_request_heads_are_bounded_and_memory_stays_flat(
     before = resident_bytes(service.process.pid)
     with ThreadPoolExecutor(max_workers=4) as pool:
         sent = list(pool.map(send_huge_header, [service.port] * 4))
-    grown = resident_bytes(service.process.pid) - before
+    grown = resident_bytes(service.process.pid, "VmHWM") - before
 
     assert all(count < HUGE_HEADER_BYTES for count in sent), sent
-    assert grown < 64 * 1024 * 1024, f"RSS grew by {grown / 2**20:.0f} MiB"
+    # uvicorn's default parser peaks 350 MiB higher here (bench/request_heads.py).
+    assert grown < 64 * 1024 * 1024, f"peak RSS grew by {grown / 2**20:.0f} MiB"
 
     def head(header_bytes: int) -> bytes:
         token = b"x" * header_bytes
