@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import ValidationError
 
 from industrydata.api import create_app
 from industrydata.config import Settings
@@ -92,30 +91,3 @@ def test_allowed_host_is_used_and_others_are_not(make_client: Any) -> None:
     assert all(url.startswith("http://api.example.org/") for url in allowed), allowed
     spoofed, _ = absolute_urls(client, SPOOFED)
     assert all(url.startswith("https://data.example.org/") for url in spoofed), spoofed
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "data.example.org",
-        "ftp://data.example.org",
-        "https://",
-        "https://user:secret@data.example.org",
-        "https://data.example.org/?x=1",
-        "https://data.example.org/#top",
-        "https://data.example.org:0",
-    ],
-)
-def test_public_url_must_be_an_absolute_http_url(url: str, settings: Settings) -> None:
-    with pytest.raises(ValidationError):
-        Settings(**{**settings.model_dump(), "public_url": url})
-
-
-def test_settings_read_public_url_and_allowed_hosts_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("INDUSTRYDATA_PUBLIC_URL", "https://data.example.org/")
-    monkeypatch.setenv("INDUSTRYDATA_ALLOWED_HOSTS", "a.example, B.example:8443")
-    settings = Settings()
-    assert settings.public_url == "https://data.example.org"
-    assert settings.allowed_hosts == ["a.example", "b.example:8443"]
