@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from industrydata.config import Settings
 
@@ -49,3 +50,30 @@ def test_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))
 def test_every_setting_is_documented_in_the_readme(name: str) -> None:
     assert f"`INDUSTRYDATA_{name.upper()}`" in README.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "data.example.org",
+        "ftp://data.example.org",
+        "https://",
+        "https://user:secret@data.example.org",
+        "https://data.example.org/?x=1",
+        "https://data.example.org/#top",
+        "https://data.example.org:0",
+    ],
+)
+def test_public_url_must_be_an_absolute_http_url(url: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError):
+        Settings(data_dir=tmp_path, public_url=url)
+
+
+def test_settings_read_public_url_and_allowed_hosts_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INDUSTRYDATA_PUBLIC_URL", "https://data.example.org/")
+    monkeypatch.setenv("INDUSTRYDATA_ALLOWED_HOSTS", "a.example, B.example:8443")
+    settings = Settings()
+    assert settings.public_url == "https://data.example.org"
+    assert settings.allowed_hosts == ["a.example", "b.example:8443"]

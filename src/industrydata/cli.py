@@ -85,11 +85,9 @@ def serve(
 
     Example: industrydata serve --port 8000 --data-dir ./data
     """
-    import uvicorn
+    from .api.server import serve as serve_api
 
-    from .api import create_app
-
-    uvicorn.run(create_app(_settings(data_dir)), host=host, port=port, log_level="info")
+    serve_api(_settings(data_dir), host=host, port=port)
 
 
 @app.command()

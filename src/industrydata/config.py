@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -82,6 +83,25 @@ class Settings(BaseSettings):
     page_size: int = Field(
         default=100, ge=1, le=999, description="Server page size of collection responses."
     )
+    public_url: str | None = Field(
+        default=None,
+        description="Absolute base URL clients reach the service at (scheme, host, optional "
+        "port and path), used in Location, @odata.context and @odata.nextLink; unset means "
+        "the address the server listens on. The request's Host header is never used, unless "
+        "listed in allowed_hosts.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Host header values (host or host:port) for which absolute "
+        "URLs use the request's own scheme and host instead of public_url.",
+    )
+    max_request_head_bytes: int = Field(
+        default=32 * 1024,
+        ge=4096,
+        le=1024 * 1024,
+        description="Largest request line plus headers `industrydata serve` reads; a longer "
+        "head is refused with 400 and the connection closed.",
+    )
     delta_deletion_vectors: bool = Field(
         default=True,
         description=(
@@ -103,6 +123,35 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.port == 0
+            or parts.username is not None
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(
+                "public_url must be an absolute http(s) URL without credentials, query or "
+                "fragment, such as https://data.example.org/industrydata"
+            )
+        return value.strip().rstrip("/")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            return [str(host).strip().lower() for host in value if str(host).strip()]
         return value
 
     @field_validator("database_url")

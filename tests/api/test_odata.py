@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from industrydata.api._odata_filter import MAX_FILTER_DEPTH
 from industrydata.api.metadata import RUN_STATUS, entity_set_options
 from industrydata.api.odata import (
     CollectionPage,
@@ -365,6 +366,40 @@ def test_parse_query_invalid_raises(params: Any, error: type[BadRequest]) -> Non
     with pytest.raises(BadRequest) as raised:
         parse_query(params, FLOWS)
     assert type(raised.value) is error
+
+
+CONDITION = "displayName eq 'x'"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " or ".join([CONDITION] * (MAX_FILTER_DEPTH + 1)),
+        " and ".join([CONDITION] * 2_000),
+        "not " * (MAX_FILTER_DEPTH + 1) + CONDITION,
+        "not " * 5_000 + CONDITION,
+        "inviteeUserIds/any(u: " + "not " * MAX_FILTER_DEPTH + "u eq 'x')",
+    ],
+)
+def test_parse_query_filter_nested_too_deeply_raises(text: str) -> None:
+    with pytest.raises(InvalidFilter, match=f"deeper than {MAX_FILTER_DEPTH}"):
+        parse_query({"$filter": text}, FLOWS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " or ".join([CONDITION] * (MAX_FILTER_DEPTH - 2)),
+        "(" * 5_000 + CONDITION + ")" * 5_000,
+        "displayName in (" + ",".join(["'x'"] * 2_000) + ")",
+    ],
+)
+def test_parse_query_filter_within_the_depth_bound_works(
+    flows: list[dict[str, Any]], text: str
+) -> None:
+    """Redundant parentheses add no level; long lists are wide, not deep."""
+    options = parse_query({"$filter": text}, FLOWS)
+    assert apply_query(flows, options, page_size=10, base_url=BASE_URL).items == []
 
 
 def _first_link(flows: list[dict[str, Any]]) -> str:

@@ -123,8 +123,15 @@ def test_query_options_never_fail_with_500(
 def test_odd_paths_and_raw_bodies_never_fail_with_500(
     client: TestClient, admin: dict[str, str], segment: str, raw: bytes
 ) -> None:
-    for path in (f"{FLOWS}/{segment}", f"{FLOWS}/{segment}/runs", f"{FLOWS}/{segment}/invitation"):
+    for path in (
+        f"{FLOWS}/{segment}",
+        f"{FLOWS}/{segment}/runs",
+        f"{FLOWS}/{segment}/invitation",
+        f"{FLOWS}('{segment}')/runs",
+        f"{FLOWS}({segment})",
+    ):
         _no_server_error(client.get(path, headers=admin))
+        _no_server_error(client.options(path))
     _no_server_error(
         client.post(FLOWS, content=raw, headers={**admin, "Content-Type": "application/json"})
     )

@@ -14,9 +14,12 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import re
+import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -542,4 +545,134 @@ def test_every_error_status_answers_the_graph_envelope(
         )
         assert_graph_error(client, throttled)
 
+    assert "Traceback" not in service.log()
+
+
+# --- hostile requests ---------------------------------------------------------------------
+
+HEAD_LIMIT = 32 * 1024
+HUGE_HEADER_BYTES = 64 * 1024 * 1024
+
+
+def resident_bytes(pid: int, field: str = "VmRSS") -> int:
+    """The resident set size of process ``pid`` (``VmHWM``: its peak so far), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} for process {pid}")
+
+
+def send_huge_header(port: int) -> int:
+    """Send a request whose Authorization header is 64 MiB, until the server stops it; the
+    bytes of the header that could be sent."""
+    sent = 0
+    chunk = b"A" * (1024 * 1024)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        try:
+            connection.sendall(
+                b"GET /beta/industryData HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+            )
+            while sent < HUGE_HEADER_BYTES:
+                connection.sendall(chunk)
+                sent += len(chunk)
+            connection.sendall(b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    return sent
+
+
+def raw_exchange(port: int, request: bytes) -> bytes:
+    """Send ``request`` on a new connection; everything the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_request_heads_are_bounded_and_memory_stays_flat(
+    launch_service: ServiceLauncher, tmp_path: Path
+) -> None:
+    service = launch_service(tmp_path / "data")
+    assert service.process is not None
+    before = resident_bytes(service.process.pid)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        sent = list(pool.map(send_huge_header, [service.port] * 4))
+    grown = resident_bytes(service.process.pid, "VmHWM") - before
+
+    assert all(count < HUGE_HEADER_BYTES for count in sent), sent
+    # uvicorn's default parser peaks 350 MiB higher here (bench/request_heads.py).
+    assert grown < 64 * 1024 * 1024, f"peak RSS grew by {grown / 2**20:.0f} MiB"
+
+    def head(header_bytes: int) -> bytes:
+        token = b"x" * header_bytes
+        return (
+            b"GET /beta/industryData HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            b"Authorization: Bearer " + token + b"\r\n\r\n"
+        )
+
+    # A head over the bound that arrives in one piece gets past the parser, not the app.
+    refused = raw_exchange(service.port, head(HEAD_LIMIT))
+    assert refused.startswith(b"HTTP/1.1 431 "), refused[:200]
+    assert b'"requestHeaderFieldsTooLarge"' in refused
+    long_url = (
+        b"GET /beta/industryData?$filter=" + b"x" * HEAD_LIMIT + b" HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    assert raw_exchange(service.port, long_url).startswith(b"HTTP/1.1 431 ")
+    within = raw_exchange(service.port, head(HEAD_LIMIT // 2))
+    assert within.startswith(b"HTTP/1.1 401 "), within[:200]
+    assert b'"unauthenticated"' in within
+    with api(service) as client:
+        assert client.get("/$metadata").status_code == 200
+
+
+def test_hostile_requests_through_the_real_server(
+    launch_service: ServiceLauncher, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    tenant = seed_tenant(data_dir)
+    owner = bearer(data_dir, tenant.tenant_id, tenant.owner)
+    service = launch_service(data_dir)
+
+    with api(service) as client:
+        # A spoofed Host never reaches an absolute URL: the default base is the bind address.
+        body = {
+            "displayName": "Roster",
+            "shareName": "roster",
+            "inviteeUserIds": [tenant.invitee],
+        }
+        created = client.post(FLOWS, json=body, headers={**owner, "Host": "attacker.example"})
+        assert created.status_code == 201, created.text
+        flow_id = created.json()["id"]
+        assert created.headers["location"] == f"{service.url}/beta{FLOWS}/{flow_id}"
+        assert created.json()["@odata.context"].startswith(f"{service.url}/beta/$metadata#")
+
+        # Key in parentheses, percent-encoded on the wire.
+        keyed = client.get(f"{FLOWS}%28%27{flow_id}%27%29/runs", headers=owner)
+        assert keyed.status_code == 200, keyed.text
+
+        # Every method of the resource in Allow.
+        wrong = client.put(FLOWS, json={}, headers=owner)
+        assert (wrong.status_code, wrong.headers["allow"]) == (405, "GET, OPTIONS, POST")
+
+    # Deep JSON is a 400 and the keep-alive connection goes on serving.
+    connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+    try:
+        deep = b"[" * 100_000 + b"]" * 100_000
+        headers = {**owner, "Content-Type": "application/json"}
+        connection.request("POST", f"/beta{FLOWS}", body=deep, headers=headers)
+        answer = connection.getresponse()
+        error = json.loads(answer.read())["error"]
+        assert (answer.status, error["code"]) == (400, "badRequest"), error
+        kept = connection.sock
+        assert kept is not None, "the server closed the connection"
+        connection.request("GET", f"/beta{FLOWS}/{flow_id}", headers=owner)
+        again = connection.getresponse()
+        assert again.status == 200, again.read()
+        again.read()
+        assert connection.sock is kept
+    finally:
+        connection.close()
     assert "Traceback" not in service.log()

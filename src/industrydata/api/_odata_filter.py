@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from uuid import UUID
 
@@ -33,10 +33,14 @@ from ._odata_types import (
     typed,
 )
 
-__all__ = ["Predicate", "compile_filter"]
+__all__ = ["MAX_FILTER_DEPTH", "Predicate", "compile_filter"]
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 """Whether one item, as Graph JSON, matches the filter."""
+
+MAX_FILTER_DEPTH = 32
+"""Deepest syntax tree accepted: about 30 conditions joined by ``and``/``or``, since each
+joins the previous ones. The compiler and the predicate recurse once per level."""
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,33 @@ def compile_filter(text: str, entity_set: EntitySetOptions) -> Predicate:
         raise InvalidFilter("$filter is empty.", target="$filter")
     try:
         tree = ODataParser().parse(iter(_tokens(text)))
-        return _FilterCompiler(entity_set, {}).predicate(tree)
     except FunctionCallException as exc:
         raise InvalidFilter(f"Invalid $filter: {exc}", target="$filter") from exc
     except ODataException as exc:
         token = getattr(exc, "token", None)
         where = f" near position {token.index}" if token is not None else " at its end"
         raise InvalidFilter(f"Invalid $filter: syntax error{where}.", target="$filter") from exc
-    except RecursionError as exc:
-        raise InvalidFilter("Invalid $filter: nested too deeply.", target="$filter") from exc
+    if _depth(tree) > MAX_FILTER_DEPTH:
+        raise InvalidFilter(
+            f"Invalid $filter: nested deeper than {MAX_FILTER_DEPTH} levels.", target="$filter"
+        )
+    return _FilterCompiler(entity_set, {}).predicate(tree)
+
+
+def _depth(tree: ast._Node) -> int:
+    """Levels of the syntax tree, counted without recursion (the parser builds it with a
+    stack, so any depth the query string allows reaches this point)."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        for field in fields(node):
+            value = getattr(node, field.name)
+            for child in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(child, ast._Node):
+                    pending.append((child, depth + 1))
+    return deepest
 
 
 def _tokens(text: str) -> list[Token]:

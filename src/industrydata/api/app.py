@@ -11,7 +11,9 @@ from .. import __version__
 from ..config import Settings
 from ..service import Service
 from .errors import install_error_handlers
+from .request_head import RequestHeadLimitMiddleware
 from .request_ids import RequestIdMiddleware
+from .routing import ResourcePathMiddleware
 from .routes import flows, hub, identity, invitations, metadata, runs
 
 __all__ = ["create_app"]
@@ -38,10 +40,17 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,
     )
     app.state.service = service
     install_error_handlers(app)
+    routers = [module.router for module in (hub, flows, runs, invitations, metadata, identity)]
+    for router in routers:
+        app.include_router(router)
+    routes = [*app.router.routes, *(route for router in routers for route in router.routes)]
+    app.add_middleware(ResourcePathMiddleware, routes=routes)
+    app.add_middleware(
+        RequestHeadLimitMiddleware, max_bytes=service.settings.max_request_head_bytes
+    )
     app.add_middleware(RequestIdMiddleware)
-    for module in (hub, flows, runs, invitations, metadata, identity):
-        app.include_router(module.router)
     return app

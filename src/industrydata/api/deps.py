@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -17,6 +16,7 @@ from ..errors import (
 )
 from ..identity import Principal
 from ..service import Service
+from .bounded_json import MAX_JSON_DEPTH, JsonNestingError, parse_json
 
 __all__ = ["CurrentPrincipal", "JsonBody", "OptionalJsonBody", "ServiceDep", "require_json_accept"]
 
@@ -77,9 +77,13 @@ async def _read_body(request: Request) -> Any:
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType("The request body must be application/json.")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The request body is not valid JSON.") from None
+        return parse_json(bytes(raw))
+    except JsonNestingError:
+        raise BadRequest(
+            f"The request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels."
+        ) from None
+    except ValueError:
+        raise BadRequest("The request body is not valid UTF-8 JSON.") from None
 
 
 async def get_optional_json_body(request: Request) -> Any:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import ErrorDetail, IndustryDataError, TooManyRequests, Unauthenticated
 from .request_ids import request_id_headers, request_ids
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["domain_error_response", "error_response", "install_error_handlers"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ _HTTP_CODES = {
     415: "unsupportedMediaType",
     422: "unprocessableEntity",
     429: "tooManyRequests",
+    431: "requestHeaderFieldsTooLarge",
     500: "generalException",
 }
 
@@ -76,8 +77,8 @@ def error_response(
     )
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, IndustryDataError)
+def domain_error_response(request: Request, exc: IndustryDataError) -> JSONResponse:
+    """The envelope of a domain error, also for middleware that answers before routing."""
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -96,6 +97,11 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         inner_code=exc.inner_code if exc.status == 400 else exc.code,
         headers=headers,
     )
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IndustryDataError)
+    return domain_error_response(request, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

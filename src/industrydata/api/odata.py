@@ -30,6 +30,7 @@ from typing import Any
 
 from industrydata.errors import BadRequest, InvalidFilter
 
+from .bounded_json import parse_json
 from ._odata_filter import Predicate, compile_filter
 from ._odata_types import (
     EntitySetOptions,
@@ -359,7 +360,7 @@ def _decode_skiptoken(token: str) -> tuple[dict[str, str], _Resume]:
     if len(digest) < _DIGEST_SIZE or not hmac.compare_digest(digest, _digest(payload)):
         raise invalid
     try:
-        content = json.loads(payload)
+        content = parse_json(payload)
     except ValueError as exc:
         raise invalid from exc
     if not isinstance(content, dict):

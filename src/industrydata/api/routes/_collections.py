@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from ..metadata import entity_set_options
 from ..odata import EntitySetOptions, QueryOptions, apply_query, parse_query
+from ..public_url import public_url_of_path
 from ._responses import context_url
 
 __all__ = ["FLOWS", "RUNS", "collection_response", "parse_collection", "parse_entity"]
@@ -39,6 +40,6 @@ def collection_response(
         items,
         options,
         page_size=request.app.state.service.settings.page_size,
-        base_url=str(request.url.remove_query_params(list(request.query_params.keys()))),
+        base_url=public_url_of_path(request),
     )
     return JSONResponse(page.body(context_url(request, context)))

@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from ..public_url import public_base_url
+
 __all__ = ["context_url", "entity_response", "service_root"]
 
 
 def service_root(request: Request) -> str:
-    """``http://host:port/beta`` as the client addressed it."""
-    return str(request.base_url).rstrip("/") + "/beta"
+    """``<public base URL>/beta``."""
+    return public_base_url(request) + "/beta"
 
 
 def context_url(request: Request, fragment: str) -> str:

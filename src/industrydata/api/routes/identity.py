@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from ...errors import NotFound
 from ..deps import ServiceDep
+from ..public_url import public_base_url
 
 __all__ = ["router"]
 
@@ -27,7 +28,7 @@ def openid_configuration(request: Request, service: ServiceDep) -> JSONResponse:
     return JSONResponse(
         {
             "issuer": service.settings.token_issuer,
-            "jwks_uri": str(request.base_url).rstrip("/") + "/.well-known/jwks.json",
+            "jwks_uri": public_base_url(request) + "/.well-known/jwks.json",
             "id_token_signing_alg_values_supported": ["RS256"],
         }
     )

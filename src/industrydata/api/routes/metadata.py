@@ -30,7 +30,6 @@ def get_metadata(request: Request) -> Response:
 
 
 @router.get("", summary="Service document", include_in_schema=False)
-@router.get("/", include_in_schema=False)
 def service_document(request: Request) -> JSONResponse:
     return JSONResponse(
         {
