@@ -334,7 +334,10 @@ def test_import_sds_csv_report_writes_the_problems_as_csv(
     ]
     assert problems[0][5]
     assert "errors: 1, warnings: 0" in one_line(result.stdout)
-    assert result.stderr == f"warning: loaded, but 1 records were rejected; the problems are in {report}\n"
+    assert (
+        result.stderr
+        == f"warning: loaded, but 1 record was rejected; the problems are in {report}\n"
+    )
 
 
 # --- import oneroster-csv and load progress -----------------------------------------------
@@ -672,11 +675,12 @@ def test_an_import_that_rejects_records_exits_2_and_says_which(
 
     assert result.exit_code == 2, result.stderr
     assert result.stderr == (
-        f"warning: loaded, but 1 records were rejected; the problems are in {report}\n"
+        f"warning: loaded, but 1 record was rejected; the problems are in {report}\n"
     )
     assert "[bold]robot\\x1b" in result.stdout and "\x1b" not in result.stdout
     with report.open(encoding="utf-8", newline="") as handle:
         header, *problems = list(csv.reader(handle))
+    assert header == PROBLEM_HEADER
     assert [problem[:4] for problem in problems] == [["error", "users.csv", "5", "role"]]
     assert count_rows(store.engine, TENANT)["Person"] == 3
 
@@ -879,8 +883,17 @@ def test_a_database_that_does_not_answer_is_one_line_without_the_password(
 
 def test_a_database_url_that_does_not_parse_is_one_line_without_the_url(data_dir: Path) -> None:
     result = invoke(
-        "directory", "add-user", "--tenant", TENANT, "--id", USER, "--display-name", "A",
-        "--data-dir", data_dir, store_url=f"not a url {SECRET}",
+        "directory",
+        "add-user",
+        "--tenant",
+        TENANT,
+        "--id",
+        USER,
+        "--display-name",
+        "A",
+        "--data-dir",
+        data_dir,
+        store_url=f"not a url {SECRET}",
     )
 
     assert error_line(result) == "error: INDUSTRYDATA_DATABASE_URL is not a usable database URL"

@@ -36,7 +36,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from typer.core import TyperGroup
 
 from . import __version__
@@ -51,7 +51,6 @@ EXIT_REFUSED = 1
 """Any failure: a refused command line or input, a rejected load, an unexpected error."""
 EXIT_REJECTED_RECORDS = 2
 """An import that loaded, but rejected some records (the report lists them)."""
-DEBUG_SWITCH = "--debug (or INDUSTRYDATA_DEBUG=1)"
 
 
 class CommandRefused(Exception):
@@ -127,7 +126,7 @@ def _global_options(
         ),
     ] = False,
 ) -> None:
-    """industrydata: the industryData data-share outgoing flow, as open software."""
+    """Options that apply to every command."""
 
 
 def _printable(text: str) -> str:
@@ -158,13 +157,23 @@ def _describe(error: Exception, *, debug: bool = False) -> str:
         reason = error.strerror or type(error).__name__
         return f"{error.filename}: {reason}" if error.filename is not None else reason
     if isinstance(error, DBAPIError):
-        reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
-        return f"database error ({type(error.orig).__name__}): {reason}"
+        return f"database error: {_driver_reason(error)}"
     kind = type(error)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    name = kind.__qualname__
+    if kind.__module__ != "builtins":
+        name = f"{kind.__module__}.{name}"
     if debug:
         return f"internal error ({name}), traceback above"
-    return f"internal error ({name}); run again with {DEBUG_SWITCH} to see the traceback"
+    return (
+        f"internal error ({name}); run again with --debug (or INDUSTRYDATA_DEBUG=1) "
+        "to see the traceback"
+    )
+
+
+def _driver_reason(error: DBAPIError) -> str:
+    """The first line of the database driver's message (the rest repeats SQL and parameters)."""
+    lines = str(error.orig).strip().splitlines()
+    return lines[0] if lines else type(error.orig).__name__
 
 
 def _exit_with(error: Exception, *, debug: bool) -> NoReturn:
@@ -208,17 +217,13 @@ def _opened_store(settings: Settings) -> Iterator[Store]:
     url = settings.effective_database_url
     try:
         store = open_store(url)
-    except ArgumentError:
+    except ArgumentError:  # its message quotes the URL, password included
         raise CommandRefused("INDUSTRYDATA_DATABASE_URL is not a usable database URL") from None
     try:
-        upgrade_to_head(store.write_engine)
-    except DBAPIError as error:
-        store.dispose()
-        raise CommandRefused(_unreachable(url, error)) from None
-    except BaseException:
-        store.dispose()
-        raise
-    try:
+        try:
+            upgrade_to_head(store.write_engine)
+        except DBAPIError as error:
+            raise CommandRefused(_unreachable(url, error)) from None
         yield store
     finally:
         store.dispose()
@@ -227,7 +232,7 @@ def _opened_store(settings: Settings) -> Iterator[Store]:
 def _unreachable(url: str, error: DBAPIError) -> str:
     """Why the database at ``url`` cannot be used, with its password hidden everywhere."""
     parsed = make_url(url)
-    reason = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
+    reason = _driver_reason(error)
     if parsed.password:
         reason = reason.replace(str(parsed.password), "***")
     return f"cannot use the database {parsed.render_as_string(hide_password=True)}: {reason}"
@@ -422,7 +427,10 @@ def _load_progress() -> Iterator[ProgressCallback]:
         def bar(progress: FileProgress) -> None:
             if progress.file not in tasks:
                 tasks[progress.file] = bars.add_task(
-                    _printable(progress.file), total=max(progress.bytes_total, 1), records=0, rate=0.0
+                    _printable(progress.file),
+                    total=max(progress.bytes_total, 1),
+                    records=0,
+                    rate=0.0,
                 )
             bars.update(
                 tasks[progress.file],
@@ -469,9 +477,8 @@ def _import(
         console.print(f"created tenant {tenant_id}")
     if report.errors:
         where = f"; the problems are in {report_file}" if report_file is not None else ""
-        _print_error(
-            f"loaded, but {report.errors} records were rejected{where}", label="warning"
-        )
+        rejected = "1 record was" if report.errors == 1 else f"{report.errors} records were"
+        _print_error(f"loaded, but {rejected} rejected{where}", label="warning")
         raise typer.Exit(EXIT_REJECTED_RECORDS)
 
 

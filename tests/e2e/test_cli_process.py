@@ -36,8 +36,14 @@ def test_a_damaged_zip_is_one_line_of_error_from_the_executable(
     data_dir.mkdir()
 
     completed = industrydata_process(
-        "import", "oneroster-csv", upload, "--tenant", str(uuid.uuid4()), "--create-tenant",
-        "--data-dir", data_dir,
+        "import",
+        "oneroster-csv",
+        upload,
+        "--tenant",
+        str(uuid.uuid4()),
+        "--create-tenant",
+        "--data-dir",
+        data_dir,
     )
 
     assert completed.returncode == 1, completed.stdout + completed.stderr
