@@ -60,18 +60,29 @@ class CommandRefused(Exception):
 class _ErrorBoundary(TyperGroup):
     """The one place where a command's failure becomes one line on stderr and exit status 1."""
 
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as usage:
+            _exit_1_for_usage(usage)
+            raise
+
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
             raise
-        except typer.TyperException as usage:
-            # Click's status 2 for a bad command line would read as "loaded with rejected records".
-            if getattr(usage, "exit_code", EXIT_REFUSED) == EXIT_REJECTED_RECORDS:
-                usage.exit_code = EXIT_REFUSED  # type: ignore[attr-defined]
+        except typer.TyperException as usage:  # a subcommand's command line
+            _exit_1_for_usage(usage)
             raise
         except Exception as error:  # noqa: BLE001 - this is the boundary
             _exit_with(error, debug=bool(ctx.params.get("debug")))
+
+
+def _exit_1_for_usage(usage: typer.TyperException) -> None:
+    """A bad command line exits 1: Click's 2 would read as "loaded with rejected records"."""
+    if getattr(usage, "exit_code", EXIT_REFUSED) == EXIT_REJECTED_RECORDS:
+        usage.exit_code = EXIT_REFUSED  # type: ignore[attr-defined]
 
 
 app = typer.Typer(
