@@ -291,8 +291,8 @@ def test_import_sds_csv_without_users_file_fails_and_changes_nothing(
         store_url=store_url,
     )
 
-    assert "incomplete" in error_line(result)
-    assert "users.csv" in result.stdout and "missing" in one_line(result.stdout)
+    shown = one_line(error_line(result) + " " + result.stdout)
+    assert "users.csv" in shown and "missing" in shown
     assert (count_rows(store.engine, TENANT), rows_of(store, "Person")) == before
 
 
@@ -403,8 +403,8 @@ def test_import_oneroster_csv_structural_error_prints_the_problems_and_changes_n
         store_url=store_url,
     )
 
-    error_line(result)
-    assert "manifest.csv" in result.stdout and "delta" in one_line(result.stdout)
+    shown = one_line(error_line(result) + " " + result.stdout)
+    assert "manifest.csv" in shown and "delta" in shown
     with report.open(encoding="utf-8", newline="") as handle:
         header, *problems = list(csv.reader(handle))
     assert header == PROBLEM_HEADER
@@ -571,7 +571,7 @@ def test_a_damaged_zip_is_one_line_of_error_and_changes_nothing(
     )
 
     assert "Traceback" not in error_line(result)
-    assert "created tenant" not in result.stdout
+    assert result.stdout == ""
     assert sum(count_rows(store.engine, TENANT).values()) == 0
 
 
@@ -585,6 +585,7 @@ def test_a_deeply_nested_lake_manifest_is_one_line_of_error(
     )
 
     error_line(result)
+    assert result.stdout == ""
     assert sum(count_rows(store.engine, TENANT).values()) == 0
 
 

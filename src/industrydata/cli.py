@@ -478,7 +478,7 @@ def _import(
             with _load_progress() as progress:
                 report = load(store.write_engine, path, tenant_id=tenant_id, progress=progress)
         except LoadError as error:
-            if error.problems:
+            if not _says_it_all(error):
                 console.print(_problem_table(error.problems))
             if report_file is not None:
                 _write_problems(error.problems, report_file)
@@ -491,6 +491,13 @@ def _import(
         rejected = "1 record was" if report.errors == 1 else f"{report.errors} records were"
         _print_error(f"loaded, but {rejected} rejected{where}", label="warning")
         raise typer.Exit(EXIT_REJECTED_RECORDS)
+
+
+def _says_it_all(error: LoadError) -> bool:
+    """Whether the error's one line already tells its only problem (no table needed)."""
+    return not error.problems or (
+        len(error.problems) == 1 and error.problems[0].reason in error.message
+    )
 
 
 def _check_input(path: Path) -> None:
