@@ -1,18 +1,28 @@
 """The ``industrydata`` command: serve the API, mint development tokens, manage the directory,
-load roster files. Each command reads its options, calls one library function and prints."""
+load roster files. Each command reads its options, calls one library function and prints.
+
+Every failure ends the same way (``_ErrorBoundary``): one line ``error: ...`` on stderr and exit
+status 1, never a traceback (``--debug`` or ``INDUSTRYDATA_DEBUG=1`` adds the plain Python
+traceback of an unexpected error; local variables, which may hold secrets, are never shown).
+An import exits 0 when it loaded cleanly, 2 when it loaded but rejected records, 1 when it was
+refused or failed.
+"""
 
 from __future__ import annotations
 
 import csv
+import os
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,17 +35,63 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from typer.core import TyperGroup
 
+from . import __version__
 from .config import Settings
 from .errors import IndustryDataError, LoadError, LoadProblem
 
 if TYPE_CHECKING:
     from .canonical.ingest import FileProgress, LoadReport, ProgressCallback
+    from .store import Store
+
+EXIT_REFUSED = 1
+"""Any failure: a refused command line or input, a rejected load, an unexpected error."""
+EXIT_REJECTED_RECORDS = 2
+"""An import that loaded, but rejected some records (the report lists them)."""
+
+
+class CommandRefused(Exception):
+    """A command refuses its options or its environment before doing anything."""
+
+
+class _ErrorBoundary(TyperGroup):
+    """The one place where a command's failure becomes one line on stderr and exit status 1."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as usage:
+            _exit_1_for_usage(usage)
+            raise
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):
+            raise
+        except typer.TyperException as usage:  # a subcommand's command line
+            _exit_1_for_usage(usage)
+            raise
+        except Exception as error:  # noqa: BLE001 - this is the boundary
+            _exit_with(error, debug=bool(ctx.params.get("debug")))
+
+
+def _exit_1_for_usage(usage: typer.TyperException) -> None:
+    """A bad command line exits 1: Click's 2 would read as "loaded with rejected records"."""
+    if getattr(usage, "exit_code", EXIT_REFUSED) == EXIT_REJECTED_RECORDS:
+        usage.exit_code = EXIT_REFUSED  # type: ignore[attr-defined]
+
 
 app = typer.Typer(
+    cls=_ErrorBoundary,
     help="industrydata: the industryData data-share outgoing flow, as open software.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
 )
 directory_app = typer.Typer(
     help="The tenant directory (users, Global Administrators).", no_args_is_help=True
@@ -47,7 +103,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(generate_app, name="generate")
 
 console = Console(soft_wrap=True)
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
 DataDir = Annotated[
     Path,
@@ -58,21 +114,146 @@ DataDir = Annotated[
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id (GUID).")]
 
 
-def _settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir)
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"industrydata {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
 
 
-def _fail(error: IndustryDataError) -> None:
-    errors.print(f"[red]error:[/red] {error.message}")
-    raise typer.Exit(1)
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="INDUSTRYDATA_DEBUG",
+            help="On an unexpected error, also print its Python traceback.",
+        ),
+    ] = False,
+) -> None:
+    """Options that apply to every command."""
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line: line breaks, terminal escapes and other invisible characters escaped."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
+def _print_error(message: str, *, label: str = "error") -> None:
+    errors.print(Text.assemble((f"{label}: ", "red"), _printable(message)))
+
+
+def _describe(error: Exception, *, debug: bool = False) -> str:
+    """One line for ``error``, without anything that could hold a secret or a remote's words."""
+    if isinstance(error, CommandRefused):
+        return str(error)
+    if isinstance(error, IndustryDataError):
+        return error.message
+    if isinstance(error, ValidationError):
+        settings = "; ".join(
+            f"INDUSTRYDATA_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        return f"invalid setting: {settings}"
+    if isinstance(error, OSError):
+        reason = error.strerror or type(error).__name__
+        return f"{error.filename}: {reason}" if error.filename is not None else reason
+    if isinstance(error, DBAPIError):
+        return f"database error: {_driver_reason(error)}"
+    kind = type(error)
+    name = kind.__qualname__
+    if kind.__module__ != "builtins":
+        name = f"{kind.__module__}.{name}"
+    if debug:
+        return f"internal error ({name}), traceback above"
+    return (
+        f"internal error ({name}); run again with --debug (or INDUSTRYDATA_DEBUG=1) "
+        "to see the traceback"
+    )
+
+
+def _driver_reason(error: DBAPIError) -> str:
+    """The first line of the database driver's message (the rest repeats SQL and parameters)."""
+    lines = str(error.orig).strip().splitlines()
+    return lines[0] if lines else type(error.orig).__name__
+
+
+def _exit_with(error: Exception, *, debug: bool) -> NoReturn:
+    if debug:
+        traceback.print_exception(error, file=sys.stderr)
+    _print_error(_describe(error, debug=debug))
+    raise typer.Exit(EXIT_REFUSED)
+
+
+def _settings(data_dir: Path, *, create: bool = False) -> Settings:
+    """Settings on ``data_dir``, which must exist unless the command may ``create`` it.
+
+    Only the commands that set a data dir up (``serve``, ``demo``, ``directory add-user``)
+    create it: elsewhere a mistyped path would quietly start an empty store.
+    """
+    settings = Settings(data_dir=data_dir)
+    folder = settings.data_dir
+    if folder.is_dir():
+        return settings
+    if folder.exists():
+        raise CommandRefused(f"data dir {data_dir} is not a folder")
+    if not create:
+        raise CommandRefused(
+            f"data dir {data_dir} does not exist; run `industrydata demo` or "
+            "`industrydata serve` first, or pass --data-dir"
+        )
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandRefused(
+            f"cannot create data dir {data_dir}: {error.strerror or type(error).__name__}"
+        ) from None
+    return settings
+
+
+@contextmanager
+def _opened_store(settings: Settings) -> Iterator[Store]:
+    """The migrated store of ``settings``; a database that cannot be reached is one line."""
+    from .store import open_store, upgrade_to_head
+
+    url = settings.effective_database_url
+    try:
+        store = open_store(url)
+    except ArgumentError:  # its message quotes the URL, password included
+        raise CommandRefused("INDUSTRYDATA_DATABASE_URL is not a usable database URL") from None
+    try:
+        try:
+            upgrade_to_head(store.write_engine)
+        except DBAPIError as error:
+            raise CommandRefused(_unreachable(url, error)) from None
+        yield store
+    finally:
+        store.dispose()
+
+
+def _unreachable(url: str, error: DBAPIError) -> str:
+    """Why the database at ``url`` cannot be used, with its password hidden everywhere."""
+    parsed = make_url(url)
+    reason = _driver_reason(error)
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    return f"cannot use the database {parsed.render_as_string(hide_password=True)}: {reason}"
 
 
 def _guid(value: str, option: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        errors.print(f"[red]error:[/red] {option} must be a GUID, not {value!r}")
-        raise typer.Exit(2) from None
+        raise CommandRefused(f"{option} must be a GUID, not {value!r}") from None
 
 
 @app.command()
@@ -87,7 +268,7 @@ def serve(
     """
     from .api.server import serve as serve_api
 
-    serve_api(_settings(data_dir), host=host, port=port)
+    serve_api(_settings(data_dir, create=True), host=host, port=port)
 
 
 @app.command()
@@ -127,12 +308,10 @@ def token(
         and not allow_unknown_user
         and not _in_directory(settings, tenant_id, object_id)
     ):
-        errors.print(
-            f"[red]error:[/red] user {object_id} is not in the directory of tenant {tenant_id} "
-            "(add it with 'industrydata directory add-user', or pass --allow-unknown-user)",
-            soft_wrap=True,
+        raise CommandRefused(
+            f"user {object_id} is not in the directory of tenant {tenant_id} "
+            "(add it with 'industrydata directory add-user', or pass --allow-unknown-user)"
         )
-        raise typer.Exit(1)
     jwt = mint_token(
         DevelopmentKeys(settings.data_dir),
         issuer=settings.token_issuer,
@@ -183,26 +362,23 @@ def add_user(
     Example: industrydata directory add-user --tenant $T --id $U --display-name Adele --global-admin
     """
     from .directory import add_user as add_directory_user
-    from .store import open_store, upgrade_to_head
 
-    settings = _settings(data_dir)
-    store = open_store(settings.effective_database_url)
-    try:
-        upgrade_to_head(store.write_engine)
-        with store.writing() as session:
-            add_directory_user(
-                session,
-                tenant_id=_guid(tenant, "--tenant"),
-                object_id=_guid(id, "--id"),
-                display_name=display_name,
-                user_principal_name=upn,
-                is_global_admin=global_admin,
-            )
-            session.commit()
-    finally:
-        store.dispose()
+    tenant_id, object_id = _guid(tenant, "--tenant"), _guid(id, "--id")
+    settings = _settings(data_dir, create=True)
+    with _opened_store(settings) as store, store.writing() as session:
+        add_directory_user(
+            session,
+            tenant_id=tenant_id,
+            object_id=object_id,
+            display_name=display_name,
+            user_principal_name=upn,
+            is_global_admin=global_admin,
+        )
+        session.commit()
     role = "Global Administrator" if global_admin else "user"
-    console.print(f"added {display_name} ({id}) as {role} of tenant {tenant}")
+    console.print(
+        Text(_printable(f"added {display_name} ({object_id}) as {role} of tenant {tenant_id}"))
+    )
 
 
 def _problem_table(problems: list[LoadProblem], *, shown: int = 200) -> Table:
@@ -211,7 +387,7 @@ def _problem_table(problems: list[LoadProblem], *, shown: int = 200) -> Table:
     for column in ("severity", "file", "line", "column", "value", "reason"):
         table.add_column(column)
     for problem in problems[:shown]:
-        table.add_row(
+        cells = (
             problem.severity,
             problem.file,
             str(problem.line or ""),
@@ -219,6 +395,8 @@ def _problem_table(problems: list[LoadProblem], *, shown: int = 200) -> Table:
             problem.value or "",
             problem.reason,
         )
+        # Text cells: a value from the files is shown as it is, never read as Rich markup.
+        table.add_row(*(Text(_printable(cell)) for cell in cells))
     return table
 
 
@@ -279,13 +457,16 @@ def _load_progress() -> Iterator[ProgressCallback]:
             if progress.done:
                 per_second = rate(progress)
                 console.print(
-                    f"{progress.file}: {progress.records:,} records ({per_second:,.0f} rows/s)"
+                    Text(
+                        f"{_printable(progress.file)}: {progress.records:,} records "
+                        f"({per_second:,.0f} rows/s)"
+                    )
                 )
 
         yield line
         return
     columns = (
-        TextColumn("{task.description:<22}"),
+        TextColumn("{task.description:<22}", markup=False),
         BarColumn(),
         TextColumn("{task.fields[records]:>12,} records"),
         _RowsPerSecond(),
@@ -297,7 +478,10 @@ def _load_progress() -> Iterator[ProgressCallback]:
         def bar(progress: FileProgress) -> None:
             if progress.file not in tasks:
                 tasks[progress.file] = bars.add_task(
-                    progress.file, total=max(progress.bytes_total, 1), records=0, rate=0.0
+                    _printable(progress.file),
+                    total=max(progress.bytes_total, 1),
+                    records=0,
+                    rate=0.0,
                 )
             bars.update(
                 tasks[progress.file],
@@ -315,30 +499,90 @@ def _import(
     tenant: str,
     report_file: Path | None,
     data_dir: Path,
+    create_tenant: bool,
 ) -> None:
-    """Run one loader as a full upload for a tenant, with progress, then print its report."""
-    from .store import open_store, upgrade_to_head
+    """Run one loader as a full upload for a tenant, with progress, then print its report.
 
+    Everything the command can check is checked before the load starts (a report file that
+    cannot be written must not be found out after a long load). Exits 2 when the load
+    committed but rejected records.
+    """
     tenant_id = _guid(tenant, "--tenant")
     settings = _settings(data_dir)
-    store = open_store(settings.effective_database_url)
-    try:
-        upgrade_to_head(store.write_engine)
-        with _load_progress() as progress:
-            report = load(store.write_engine, path, tenant_id=tenant_id, progress=progress)
-    except LoadError as error:
-        errors.print(_problem_table(error.problems))
-        if report_file is not None:
-            _write_problems(error.problems, report_file)
-        _fail(error)
-        return
-    finally:
-        store.dispose()
+    _check_input(path)
+    if report_file is not None:
+        _check_report_file(report_file)
+    with _opened_store(settings) as store:
+        new_tenant = _check_tenant(store, tenant_id, create_tenant=create_tenant)
+        try:
+            with _load_progress() as progress:
+                report = load(store.write_engine, path, tenant_id=tenant_id, progress=progress)
+        except LoadError as error:
+            if not _says_it_all(error):
+                console.print(_problem_table(error.problems))
+            if report_file is not None:
+                _write_problems(error.problems, report_file)
+            raise
     _print_report(report, report_file)
+    if new_tenant:
+        console.print(f"created tenant {tenant_id}")
+    if report.errors:
+        where = f"; the problems are in {report_file}" if report_file is not None else ""
+        rejected = "1 record was" if report.errors == 1 else f"{report.errors} records were"
+        _print_error(f"loaded, but {rejected} rejected{where}", label="warning")
+        raise typer.Exit(EXIT_REJECTED_RECORDS)
+
+
+def _says_it_all(error: LoadError) -> bool:
+    """Whether the error's one line already tells its only problem (no table needed)."""
+    return not error.problems or (
+        len(error.problems) == 1 and error.problems[0].reason in error.message
+    )
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        raise CommandRefused(f"{path} does not exist")
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise CommandRefused(f"{path} is not readable")
+
+
+def _check_report_file(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise CommandRefused(f"--report {path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise CommandRefused(f"--report {path} is a folder")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise CommandRefused(f"--report {path} is not writable")
+
+
+def _check_tenant(store: Store, tenant_id: str, *, create_tenant: bool) -> bool:
+    """Whether the load creates ``tenant_id``; refused unless asked, so a mistyped GUID
+    cannot quietly start a tenant."""
+    from .canonical import has_rows
+    from .directory import has_users
+
+    with store.reading() as session:
+        known = has_users(session, tenant_id=tenant_id)
+    if known or has_rows(store.engine, tenant_id):
+        return False
+    if not create_tenant:
+        raise CommandRefused(
+            f"tenant {tenant_id} has no directory users and no roster data; "
+            "pass --create-tenant to load into a new tenant"
+        )
+    return True
 
 
 ReportFile = Annotated[
     Optional[Path], typer.Option("--report", help="Write the problems as CSV to this file.")
+]
+CreateTenant = Annotated[
+    bool,
+    typer.Option(
+        "--create-tenant",
+        help="Allow loading into a tenant that has no directory users and no roster data yet.",
+    ),
 ]
 
 
@@ -349,6 +593,7 @@ def import_sds_csv(
     ],
     tenant: Tenant,
     report_file: ReportFile = None,
+    create_tenant: CreateTenant = False,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Load an SDS v2.1 CSV drop as a full upload for a tenant; prints a summary.
@@ -357,7 +602,7 @@ def import_sds_csv(
     """
     from .canonical.ingest import load_sds_csv
 
-    _import(load_sds_csv, folder, tenant, report_file, data_dir)
+    _import(load_sds_csv, folder, tenant, report_file, data_dir, create_tenant)
 
 
 @import_app.command("oneroster-csv")
@@ -367,6 +612,7 @@ def import_oneroster_csv(
     ],
     tenant: Tenant,
     report_file: ReportFile = None,
+    create_tenant: CreateTenant = False,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Load a OneRoster 1.1 CSV upload (bulk) as a full upload for a tenant; prints a summary.
@@ -375,7 +621,7 @@ def import_oneroster_csv(
     """
     from .canonical.ingest import load_oneroster_csv
 
-    _import(load_oneroster_csv, path, tenant, report_file, data_dir)
+    _import(load_oneroster_csv, path, tenant, report_file, data_dir, create_tenant)
 
 
 @import_app.command("sds-lake")
@@ -388,6 +634,7 @@ def import_sds_lake(
     ],
     tenant: Tenant,
     report_file: ReportFile = None,
+    create_tenant: CreateTenant = False,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Replace a tenant's roster with an SDS lake-export snapshot (ids and timestamps kept).
@@ -396,7 +643,7 @@ def import_sds_lake(
     """
     from .canonical.ingest import load_sds_lake
 
-    _import(load_sds_lake, snapshot_folder, tenant, report_file, data_dir)
+    _import(load_sds_lake, snapshot_folder, tenant, report_file, data_dir, create_tenant)
 
 
 @generate_app.command("sds-csv")
@@ -411,7 +658,8 @@ def generate_sds_csv(
     """
     from .canonical.generator import generate_sds_csv as generate
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CommandRefused(f"{out_dir} is not a folder")
     rows = generate(out_dir, students=students, seed=seed)
     for name, count in rows.items():
         console.print(f"{name}: {count}")
@@ -431,7 +679,7 @@ def demo(
     from .demo import DEMO_ADMINS, DEMO_TENANT_ID, seed_demo
     from .identity import DevelopmentKeys, mint_token
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, create=True)
     rows = seed_demo(settings)
     admin = DEMO_ADMINS[0]
     jwt = mint_token(
@@ -457,9 +705,12 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point; domain errors become one line and a non-zero exit."""
+    """Console entry point. The commands' failures are handled in ``_ErrorBoundary``; this
+    catches what fails before a command runs, the same way."""
     try:
         app()
-    except IndustryDataError as error:
-        errors.print(f"[red]error:[/red] {error.message}")
-        sys.exit(1)
+    except Exception as error:  # noqa: BLE001 - the last boundary
+        try:
+            _exit_with(error, debug=os.environ.get("INDUSTRYDATA_DEBUG", "") not in ("", "0"))
+        except typer.Exit as done:
+            sys.exit(done.exit_code)

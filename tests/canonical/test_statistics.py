@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert
 
 from industrydata.canonical.sql import TENANT_COLUMN, sql_table
-from industrydata.canonical.statistics import count_rows
+from industrydata.canonical.statistics import count_rows, has_rows
 from industrydata.canonical.tables import CANONICAL_TABLES, table_by_name
 
 TENANT = "5b2d7f00-0000-4000-8000-000000000001"
@@ -46,3 +46,11 @@ def test_count_rows_counts_only_the_tenant(engine: Engine) -> None:
     assert list(counts) == [table.name for table in CANONICAL_TABLES]
     assert sum(counts.values()) == 3
     assert count_rows(engine, OTHER_TENANT)["Person"] == 5
+
+
+def test_has_rows_only_for_a_tenant_with_canonical_rows(engine: Engine) -> None:
+    assert not has_rows(engine, TENANT)
+
+    _add_people(engine, OTHER_TENANT, 1)
+
+    assert has_rows(engine, OTHER_TENANT) and not has_rows(engine, TENANT)

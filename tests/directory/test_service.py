@@ -10,6 +10,7 @@ from industrydata.directory import (
     add_user,
     get_user,
     global_administrators,
+    has_users,
     is_global_administrator,
 )
 from industrydata.store import Store, open_store
@@ -97,3 +98,16 @@ def test_global_administrators_are_sorted_by_display_name(store: Store) -> None:
             "Kim",
             "Zed",
         ]
+
+
+def test_has_users_only_for_a_tenant_with_directory_users(store: Store) -> None:
+    tenant = str(uuid.uuid4())
+    with store.reading() as session:
+        assert not has_users(session, tenant_id=tenant)
+    with store.writing() as session:
+        add_user(session, tenant_id=tenant.upper(), object_id=str(uuid.uuid4()), display_name="A")
+        session.commit()
+
+    with store.reading() as session:
+        assert has_users(session, tenant_id=tenant)
+        assert not has_users(session, tenant_id=str(uuid.uuid4()))

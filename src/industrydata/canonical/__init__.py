@@ -11,7 +11,7 @@ from .sql import (
     sql_table,
     sql_table_name,
 )
-from .statistics import count_rows
+from .statistics import count_rows, has_rows
 from .tables import (
     CANONICAL_TABLES,
     SCHEMA_VERSION,
@@ -42,6 +42,7 @@ __all__ = [
     "arrow_schema",
     "conform_batch",
     "count_rows",
+    "has_rows",
     "open_store_reader",
     "read_table",
     "ref_id",

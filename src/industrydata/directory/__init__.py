@@ -5,6 +5,7 @@ from .service import (
     add_user,
     get_user,
     global_administrators,
+    has_users,
     is_global_administrator,
 )
 
@@ -13,5 +14,6 @@ __all__ = [
     "add_user",
     "get_user",
     "global_administrators",
+    "has_users",
     "is_global_administrator",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "add_user",
     "get_user",
     "global_administrators",
+    "has_users",
     "is_global_administrator",
 ]
 
@@ -44,6 +45,12 @@ def add_user(
 
 def get_user(session: Session, *, tenant_id: str, object_id: str) -> DirectoryUser | None:
     return session.get(DirectoryUser, (tenant_id.lower(), object_id.lower()))
+
+
+def has_users(session: Session, *, tenant_id: str) -> bool:
+    """Whether ``tenant_id``'s directory holds any user."""
+    query = select(DirectoryUser.object_id).where(DirectoryUser.tenant_id == tenant_id.lower())
+    return session.scalar(query.limit(1)) is not None
 
 
 def is_global_administrator(session: Session, *, tenant_id: str, object_id: str) -> bool:
