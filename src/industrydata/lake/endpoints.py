@@ -35,7 +35,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.connection import create_connection
 
-from ..errors import DestinationUnreachable, IndustryDataError, InvalidDestination
+from ..errors import DestinationUnreachable, InvalidDestination
 
 __all__ = [
     "PUBLIC_STORAGE_SUFFIXES",
@@ -152,9 +152,12 @@ class EndpointPolicy:
         ):
             raise InvalidDestination(_NOT_ALLOWED, target="url")
         try:
-            addresses = list((self.resolver or resolve)(host, port))
-        except OSError:
-            raise DestinationUnreachable(_UNRESOLVED, target="url") from None
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                addresses = list((self.resolver or resolve)(host, port))
+            except OSError:
+                raise DestinationUnreachable(_UNRESOLVED, target="url") from None
         if not addresses:
             raise DestinationUnreachable(_UNRESOLVED, target="url")
         if not listed and not all(_is_public(address) for address in addresses):
@@ -201,18 +204,18 @@ def _embedded_ipv4(
 
 
 class _GuardedConnection(HTTPConnection):
-    """Resolves through the policy and connects only to an address it allowed."""
+    """Resolves through the policy and connects only to an address it allowed.
+
+    Raises (from ``connect``):
+        InvalidDestination, DestinationUnreachable: as ``EndpointPolicy.addresses``.
+    """
 
     endpoint_policy: EndpointPolicy
     endpoint_scheme: str
 
     def _new_conn(self) -> socket.socket:
-        try:
-            addresses = self.endpoint_policy.addresses(
-                self.endpoint_scheme, self._dns_host, self.port
-            )
-        except IndustryDataError:
-            raise NewConnectionError(self, "The storage endpoint is not allowed.") from None
+        # A refusal is the policy's domain error, raised as is: no HTTP library retries it.
+        addresses = self.endpoint_policy.addresses(self.endpoint_scheme, self._dns_host, self.port)
         error: OSError | None = None
         for address in addresses:
             try:
