@@ -175,11 +175,15 @@ def _assert_refused(response: Any, client: TestClient, flow_id: str, invitee: di
 @pytest.mark.parametrize(
     "template",
     [
-        "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
-        " BlobEndpoint=https://devstoreaccount1.blob.core.windows.net",
+        (
+            "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
+            " BlobEndpoint=https://devstoreaccount1.blob.core.windows.net"
+        ),
         "AccountName=devstoreaccount1;AccountKey={key};BlobEndpo\u0131nt={origin}/devstoreaccount1",
-        "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
-        "Foo=bar",
+        (
+            "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
+            "Foo=bar"
+        ),
     ],
     ids=["duplicate-BlobEndpoint", "dotless-i-key", "unknown-key"],
 )

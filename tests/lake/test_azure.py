@@ -491,7 +491,9 @@ def test_client_refuses_a_public_name_that_rebinds_to_loopback() -> None:
         destination.probe()
 
 
-@pytest.mark.parametrize(("status", "expected"), [(403, DestinationUnreachable), (404, ExportError)])
+@pytest.mark.parametrize(
+    ("status", "expected"), [(403, DestinationUnreachable), (404, ExportError)]
+)
 def test_what_a_listed_server_answers_never_reaches_a_message(
     status: int, expected: type[Exception]
 ) -> None:

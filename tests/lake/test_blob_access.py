@@ -62,8 +62,10 @@ def test_portal_sas_connection_string_uses_only_the_blob_endpoint() -> None:
             "https://contosolake.blob.core.windows.net",
         ),
         (
-            f"DefaultEndpointsProtocol=http;AccountName=contosolake;AccountKey={KEY};"
-            "EndpointSuffix=core.usgovcloudapi.net",
+            (
+                f"DefaultEndpointsProtocol=http;AccountName=contosolake;AccountKey={KEY};"
+                "EndpointSuffix=core.usgovcloudapi.net"
+            ),
             "contosolake",
             "http://contosolake.blob.core.usgovcloudapi.net",
         ),
@@ -91,8 +93,10 @@ def test_connection_string_variants(text: str, account: str, endpoint: str) -> N
     [
         # The probes: a second BlobEndpoint, a key spelled with a dotless ı.
         (
-            f"AccountName=acct123;AccountKey={KEY};BlobEndpoint=http://127.0.0.1:9/acct123; "
-            "BlobEndpoint=https://acct123.blob.core.windows.net",
+            (
+                f"AccountName=acct123;AccountKey={KEY};BlobEndpoint=http://127.0.0.1:9/acct123; "
+                "BlobEndpoint=https://acct123.blob.core.windows.net"
+            ),
             "more than once",
         ),
         (

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 import urllib3
-from urllib3.exceptions import MaxRetryError, ProtocolError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from industrydata.errors import DestinationUnreachable, InvalidDestination
 from industrydata.lake.endpoints import (
@@ -249,3 +249,11 @@ def test_resolver_default_is_looked_up_at_each_use(monkeypatch: pytest.MonkeyPat
     with pytest.raises(InvalidDestination, match="not public"):
         EndpointPolicy.from_allowed([]).check(f"https://{PUBLIC_HOST}")
     assert seen == [PUBLIC_HOST]
+
+
+def test_guarded_connection_to_a_name_that_does_not_resolve_is_a_retryable_failure() -> None:
+    """Unlike a refusal, a failed look-up may pass: the HTTP stack sees a connection error."""
+    manager = _pool_manager(_policy(["http://storage.test:10000"]))
+
+    with pytest.raises(NewConnectionError, match="does not resolve"):
+        manager.request("GET", "http://storage.test:10000/")

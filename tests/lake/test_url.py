@@ -62,7 +62,10 @@ def _open(url: str, roots: list[Path], **options):
         ("az://cont/x", {"credential": {"accountKey": SECRET}}),
         ("az://cont/x", {"credential": {"connectionString": f"garbage{SECRET}"}}),
         ("az://cont/x", {"credential": {"connectionString": f"AccountKey={SECRET}"}}),
-        ("az://cont/x", {"credential": {"connectionString": f"UseDevelopmentStorage=true;x={SECRET}"}}),
+        (
+            "az://cont/x",
+            {"credential": {"connectionString": f"UseDevelopmentStorage=true;x={SECRET}"}},
+        ),
         ("az://cont/x", {"credential": {"accountKey": "k" * 4097}}),
         (
             "abfss://cont@account.dfs.core.windows.net/x",
@@ -286,11 +289,15 @@ def _resolver(answers: dict[str, list[str]]):
 @pytest.mark.parametrize(
     "template",
     [
-        "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
-        " BlobEndpoint=https://devstoreaccount1.blob.core.windows.net",
+        (
+            "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
+            " BlobEndpoint=https://devstoreaccount1.blob.core.windows.net"
+        ),
         "AccountName=devstoreaccount1;AccountKey={key};BlobEndpo\u0131nt={origin}/devstoreaccount1",
-        "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
-        "BlobSecondaryEndpoint={origin}/devstoreaccount1-secondary",
+        (
+            "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
+            "BlobSecondaryEndpoint={origin}/devstoreaccount1-secondary"
+        ),
     ],
     ids=["duplicate-BlobEndpoint", "dotless-i-key", "unknown-key"],
 )
@@ -391,4 +398,3 @@ def test_public_storage_host_resolving_to_public_addresses_opens(
     )
 
     assert destination.url == container_url
-

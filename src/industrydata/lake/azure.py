@@ -36,7 +36,6 @@ from azure.storage.blob import (
     ContainerClient,
     ExponentialRetry,
 )
-
 from requests import Session
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry

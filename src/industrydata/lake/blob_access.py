@@ -119,7 +119,9 @@ def parse_connection_string(text: str) -> BlobAccess:
             raise _invalid("UseDevelopmentStorage=true must be the connection string's only key.")
         return BlobAccess(_DEVELOPMENT_ACCOUNT, _DEVELOPMENT_ENDPOINT, account_key=_DEVELOPMENT_KEY)
     if "AccountKey" in settings and "SharedAccessSignature" in settings:
-        raise _invalid("The connection string must hold AccountKey or SharedAccessSignature, not both.")
+        raise _invalid(
+            "The connection string must hold AccountKey or SharedAccessSignature, not both."
+        )
     account = settings.get("AccountName")
     if account is not None and not _ACCOUNT.fullmatch(account):
         raise _invalid("The connection string must name a valid AccountName.")

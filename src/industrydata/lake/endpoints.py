@@ -207,15 +207,21 @@ class _GuardedConnection(HTTPConnection):
     """Resolves through the policy and connects only to an address it allowed.
 
     Raises (from ``connect``):
-        InvalidDestination, DestinationUnreachable: as ``EndpointPolicy.addresses``.
+        InvalidDestination: the policy refuses the endpoint or its addresses.
     """
 
     endpoint_policy: EndpointPolicy
     endpoint_scheme: str
 
     def _new_conn(self) -> socket.socket:
-        # A refusal is the policy's domain error, raised as is: no HTTP library retries it.
-        addresses = self.endpoint_policy.addresses(self.endpoint_scheme, self._dns_host, self.port)
+        # A refusal is the policy's InvalidDestination, raised as is: no HTTP library
+        # retries it. A name that does not resolve may be a passing failure: retried.
+        try:
+            addresses = self.endpoint_policy.addresses(
+                self.endpoint_scheme, self._dns_host, self.port
+            )
+        except DestinationUnreachable:
+            raise NewConnectionError(self, "The storage endpoint does not resolve.") from None
         error: OSError | None = None
         for address in addresses:
             try:
@@ -225,7 +231,7 @@ class _GuardedConnection(HTTPConnection):
                     source_address=self.source_address,
                     socket_options=self.socket_options,
                 )
-            except socket.timeout as exc:
+            except TimeoutError as exc:
                 raise ConnectTimeoutError(self, "The storage endpoint timed out.") from exc
             except OSError as exc:
                 error = exc
