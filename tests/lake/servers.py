@@ -57,9 +57,11 @@ def counting_server() -> Iterator[CountingServer]:
 
 
 class _HostileHandler(BaseHTTPRequestHandler):
-    """Answers every request with ``status`` and its own reason, error code and message."""
+    """Answers every request with ``status`` and its own reason, error code and message
+    (and a ``Location`` header when ``location`` is set)."""
 
     status = 403
+    location: str | None = None
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -71,6 +73,8 @@ class _HostileHandler(BaseHTTPRequestHandler):
         ).encode()
         self.send_response(self.status, f"{REMOTE_WORDS} reason")
         self.send_header("x-ms-error-code", REMOTE_WORDS)
+        if self.location:
+            self.send_header("Location", self.location)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -83,10 +87,10 @@ class _HostileHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def hostile_storage_server(status: int = 403) -> Iterator[str]:
+def hostile_storage_server(status: int = 403, location: str | None = None) -> Iterator[str]:
     """An http server on 127.0.0.1 answering every request with ``status``; yields its
     origin."""
-    handler = type("Handler", (_HostileHandler,), {"status": status})
+    handler = type("Handler", (_HostileHandler,), {"status": status, "location": location})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

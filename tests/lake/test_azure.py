@@ -515,3 +515,33 @@ def test_what_a_listed_server_answers_never_reaches_a_message(
     assert REMOTE_WORDS not in raised.value.message
     assert origin not in raised.value.message
     assert WRONG_KEY not in raised.value.message
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_client_follows_no_redirect(status: int) -> None:
+    """A listed server's redirect to an unlisted port is not followed."""
+    with counting_server() as target:
+        location = f"http://127.0.0.1:{target.port}/contosolake/roster/lake/manifest.json"
+        with hostile_storage_server(status, location) as origin:
+            destination = _guarded(f"{origin}/contosolake", EndpointPolicy.from_allowed([origin]))
+            with pytest.raises(ExportError) as raised:
+                destination.read_bytes("manifest.json")
+
+    assert target.connections == []
+    assert REMOTE_WORDS not in raised.value.message
+
+
+@pytest.mark.azurite
+def test_client_ignores_proxy_variables(
+    destination: AzureBlobDestination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policy checks the real peer: a proxy named by the environment is not used."""
+    with counting_server() as proxy:
+        for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+            monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+
+        destination.probe()
+
+    assert proxy.connections == []
