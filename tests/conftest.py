@@ -124,7 +124,7 @@ def reference_dir() -> Path:
 class Azurite:
     """A running Azurite blob service and how to reach its development account."""
 
-    origin: str  # http://127.0.0.1:PORT, for Settings.allowed_http_endpoints
+    origin: str  # http://127.0.0.1:PORT, for Settings.allowed_storage_endpoints
     blob_endpoint: str  # http://127.0.0.1:PORT/devstoreaccount1
     account: str
     account_key: str

@@ -21,7 +21,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")]),
     )
     monkeypatch.setenv(
-        "INDUSTRYDATA_ALLOWED_HTTP_ENDPOINTS", "http://127.0.0.1:10000/, http://[::1]:10000"
+        "INDUSTRYDATA_ALLOWED_STORAGE_ENDPOINTS", "http://127.0.0.1:10000/, http://[::1]:10000"
     )
 
     settings = Settings()
@@ -32,8 +32,26 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         (tmp_path / "a").resolve(),
         (tmp_path / "b").resolve(),
     ]
-    assert settings.allowed_http_endpoints == ["http://127.0.0.1:10000", "http://[::1]:10000"]
+    assert settings.allowed_storage_endpoints == ["http://127.0.0.1:10000", "http://[::1]:10000"]
     assert settings.allowed_local_roots[0] == (tmp_path / "d" / "lake").resolve()
+
+
+def test_allowed_storage_endpoints_former_variable_name_still_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INDUSTRYDATA_ALLOWED_HTTP_ENDPOINTS", "http://127.0.0.1:10000")
+    assert Settings().allowed_storage_endpoints == ["http://127.0.0.1:10000"]
+
+    monkeypatch.setenv("INDUSTRYDATA_ALLOWED_STORAGE_ENDPOINTS", "https://storage.test")
+    assert Settings().allowed_storage_endpoints == ["https://storage.test"]
+
+    monkeypatch.setenv("ALLOWED_STORAGE_ENDPOINTS", "http://unprefixed.test")
+    monkeypatch.delenv("INDUSTRYDATA_ALLOWED_STORAGE_ENDPOINTS")
+    monkeypatch.delenv("INDUSTRYDATA_ALLOWED_HTTP_ENDPOINTS")
+    assert Settings().allowed_storage_endpoints == []
+    assert Settings(allowed_storage_endpoints=["http://x.test"]).allowed_storage_endpoints == [
+        "http://x.test"
+    ]
 
 
 def test_default_database_is_sqlite_in_data_dir(tmp_path: Path) -> None:

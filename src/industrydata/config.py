@@ -12,7 +12,7 @@ from datetime import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -25,7 +25,10 @@ DEFAULT_AUDIENCE = "https://graph.microsoft.com"
 class Settings(BaseSettings):
     """Runtime configuration of the service, validated when built."""
 
-    model_config = SettingsConfigDict(env_prefix="INDUSTRYDATA_", extra="ignore")
+    # populate_by_name: fields with an alias (a renamed variable) still take their name.
+    model_config = SettingsConfigDict(
+        env_prefix="INDUSTRYDATA_", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Field(
         default=Path("./data"),
@@ -41,10 +44,15 @@ class Settings(BaseSettings):
         description="Extra folders (os.pathsep-separated) where file:// destinations may point, "
         "besides <data_dir>/lake.",
     )
-    allowed_http_endpoints: Annotated[list[str], NoDecode] = Field(
+    allowed_storage_endpoints: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated origins whose plain-http blob endpoints are allowed "
-        "(for the Azurite emulator).",
+        # INDUSTRYDATA_ALLOWED_HTTP_ENDPOINTS is the variable's former name, still read.
+        validation_alias=AliasChoices(
+            "INDUSTRYDATA_ALLOWED_STORAGE_ENDPOINTS", "INDUSTRYDATA_ALLOWED_HTTP_ENDPOINTS"
+        ),
+        description="Comma-separated origins (scheme://host:port) of storage endpoints a "
+        "destination may use besides the public Azure storage hosts over https, at any "
+        "address (such as the Azurite emulator).",
     )
     token_issuer: str = Field(
         default=DEFAULT_ISSUER,
@@ -118,7 +126,7 @@ class Settings(BaseSettings):
             return [Path(part) for part in value.split(os.pathsep) if part.strip()]
         return value
 
-    @field_validator("allowed_http_endpoints", mode="before")
+    @field_validator("allowed_storage_endpoints", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

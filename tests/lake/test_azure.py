@@ -29,8 +29,11 @@ from industrydata.errors import DestinationUnreachable, ExportError, InvalidDest
 from industrydata.lake import open_destination, parse_destination, write_delta
 from industrydata.lake._storage_errors import AZURE_ERROR_MAP, storage_errors
 from industrydata.lake.azure import AzureBlobDestination
+from industrydata.lake.blob_access import BlobAccess
+from industrydata.lake.endpoints import EndpointPolicy
 from tests.conftest import Azurite
 from tests.lake.delta_support import FakeChanges, read_delta
+from tests.lake.servers import REMOTE_WORDS, counting_server, hostile_storage_server
 
 PREFIX = "lake"
 WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5"
@@ -47,12 +50,17 @@ def _sas(azurite: Azurite, container: str, permission: str) -> str:
 
 
 def _azure(azurite: Azurite, container: str, credential: dict[str, str], **options: int):
+    """The destination built directly, with ``accountKey`` or ``sasToken``."""
     return AzureBlobDestination(
-        blob_endpoint=azurite.blob_endpoint,
-        account=azurite.account,
+        access=BlobAccess(
+            azurite.account,
+            azurite.blob_endpoint,
+            account_key=credential.get("accountKey"),
+            sas_token=credential.get("sasToken"),
+        ),
         container=container,
         prefix=PREFIX,
-        credential=credential,
+        endpoints=EndpointPolicy.from_allowed([azurite.origin]),
         **options,
     )
 
@@ -61,7 +69,7 @@ def _open_az(azurite: Azurite, url: str, credential: dict[str, str], allowed: li
     return open_destination(
         parse_destination(url, credential=credential),
         allowed_local_roots=[],
-        allowed_http_endpoints=allowed,
+        allowed_storage_endpoints=allowed,
     )
 
 
@@ -167,11 +175,16 @@ def test_open_writer_killed_process_leaves_no_object(
         f"""
         import os, signal
         from industrydata.lake.azure import AzureBlobDestination
+        from industrydata.lake.blob_access import BlobAccess
+        from industrydata.lake.endpoints import EndpointPolicy
 
         destination = AzureBlobDestination(
-            blob_endpoint={azurite.blob_endpoint!r}, account={azurite.account!r},
+            access=BlobAccess(
+                {azurite.account!r}, {azurite.blob_endpoint!r},
+                account_key={azurite.account_key!r},
+            ),
             container={azure_container!r}, prefix={PREFIX!r},
-            credential={{"accountKey": {azurite.account_key!r}}}, block_size=1024,
+            endpoints=EndpointPolicy.from_allowed([{azurite.origin!r}]), block_size=1024,
         )
         with destination.open_writer("t/part.csv") as stream:
             for _ in range(3):
@@ -244,7 +257,7 @@ def test_read_bytes_missing_object_raises_export_error(destination: AzureBlobDes
 
     assert type(raised.value) is ExportError
     assert "missing.json" in raised.value.message
-    assert "BlobNotFound" in raised.value.message
+    assert "the object does not exist" in raised.value.message
 
 
 @pytest.mark.azurite
@@ -311,7 +324,7 @@ def test_probe_read_only_sas_raises_destination_unreachable_without_the_sas(
     with pytest.raises(DestinationUnreachable) as raised:
         readable.probe()
 
-    assert "AuthorizationPermissionMismatch" in raised.value.message
+    assert "the credential does not allow this operation" in raised.value.message
     assert parse_qs(sas)["sig"][0] not in raised.value.message
     assert readable.read_bytes("existing.csv") == b"x"
 
@@ -323,10 +336,10 @@ def test_open_destination_plain_http_endpoint_needs_an_allowed_origin() -> None:
     }
     spec = parse_destination("az://roster/x", credential=credential)
 
-    with pytest.raises(InvalidDestination, match="not https"):
-        open_destination(spec, allowed_local_roots=[], allowed_http_endpoints=[])
+    with pytest.raises(InvalidDestination, match="not in the allowed storage endpoints"):
+        open_destination(spec, allowed_local_roots=[], allowed_storage_endpoints=[])
     opened = open_destination(
-        spec, allowed_local_roots=[], allowed_http_endpoints=["http://127.0.0.1:10000/"]
+        spec, allowed_local_roots=[], allowed_storage_endpoints=["http://127.0.0.1:10000/"]
     )
     assert opened.url == "http://127.0.0.1:10000/devstoreaccount1/roster"
 
@@ -346,32 +359,32 @@ def _http_error(cls: type[HttpResponseError], status: int, code: str, reason: st
         (
             _http_error(ResourceNotFoundError, 404, "ContainerNotFound", "No container."),
             DestinationUnreachable,
-            "No container (ContainerNotFound)",
+            "the container does not exist",
         ),
         (
             _http_error(ResourceNotFoundError, 404, "BlobNotFound", "No blob."),
             ExportError,
-            "No blob (BlobNotFound)",
+            "the object does not exist",
         ),
         (
             _http_error(HttpResponseError, 403, "AuthorizationPermissionMismatch", "Denied."),
             DestinationUnreachable,
-            "Denied (AuthorizationPermissionMismatch)",
+            "the credential does not allow this operation",
         ),
         (
             ClientAuthenticationError(f"Signature did not match for {SAS_IN_URL}"),
             DestinationUnreachable,
-            "Signature did not match for https://a.blob.core.windows.net/c/x",
+            "the storage service refused the credential",
         ),
         (
             ServiceRequestError(f"Max retries exceeded with url: {SAS_IN_URL} (refused)"),
             DestinationUnreachable,
-            "Max retries exceeded with url: https://a.blob.core.windows.net/c/x (refused)",
+            "the storage service could not be reached",
         ),
         (
             _http_error(HttpResponseError, 500, "InternalError", "Server busy."),
             ExportError,
-            "Server busy (InternalError)",
+            "the storage service reported an error",
         ),
     ],
     ids=["container-missing", "blob-missing", "forbidden", "authentication", "connection", "other"],
@@ -386,6 +399,7 @@ def test_storage_errors_maps_azure_exception(
     assert raised.value.__cause__ is foreign
     assert raised.value.message == f"Could not write 'roster/x.csv' at the destination: {reason}."
     assert "SECRETSIG" not in raised.value.message
+    assert str(foreign).split()[0] not in raised.value.message, "the remote's words"
 
 
 @pytest.mark.azurite
@@ -432,10 +446,102 @@ def test_delta_tables_change_incrementally_on_azure(destination: AzureBlobDestin
 def test_azure_error_map_names_real_classes_specific_first() -> None:
     unconditional = [
         getattr(azure_exceptions, match.name)
-        for match, _ in AZURE_ERROR_MAP
+        for match, _, _ in AZURE_ERROR_MAP
         if match.status_code is None and match.error_code is None
     ]
-    for match, _ in AZURE_ERROR_MAP:
+    for match, _, _ in AZURE_ERROR_MAP:
         assert issubclass(getattr(azure_exceptions, match.name), azure_exceptions.AzureError)
     for index, cls in enumerate(unconditional):
         assert not any(issubclass(cls, earlier) for earlier in unconditional[:index])
+
+
+def _guarded(endpoint: str, policy: EndpointPolicy) -> AzureBlobDestination:
+    return AzureBlobDestination(
+        access=BlobAccess("contosolake", endpoint, account_key=WRONG_KEY),
+        container="roster",
+        prefix=PREFIX,
+        endpoints=policy,
+    )
+
+
+def test_client_never_connects_to_an_unlisted_endpoint_even_when_built_directly() -> None:
+    """The transport applies the policy itself, whatever path built the destination, and
+    its refusal is not retried."""
+    with counting_server() as server:
+        for scheme in ("http", "https"):
+            destination = _guarded(
+                f"{scheme}://127.0.0.1:{server.port}/contosolake", EndpointPolicy.from_allowed([])
+            )
+            with pytest.raises(InvalidDestination, match="not in the allowed storage endpoints"):
+                destination.probe()
+
+    assert server.connections == []
+
+
+def test_client_refuses_a_public_name_that_rebinds_to_loopback() -> None:
+    """Accepted while the name resolved to a public address; at connection time it resolves
+    to a loopback one and the transport refuses it."""
+    answers = {"contosolake.blob.core.windows.net": ["20.150.0.1"]}
+    policy = EndpointPolicy.from_allowed([], lambda host, port: answers[host])
+    policy.check("https://contosolake.blob.core.windows.net")
+    destination = _guarded("https://contosolake.blob.core.windows.net", policy)
+    answers["contosolake.blob.core.windows.net"] = ["127.0.0.1"]
+
+    with pytest.raises(InvalidDestination, match="not public"):
+        destination.probe()
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(403, DestinationUnreachable), (404, ExportError)]
+)
+def test_what_a_listed_server_answers_never_reaches_a_message(
+    status: int, expected: type[Exception]
+) -> None:
+    with hostile_storage_server(status) as origin:
+        destination = open_destination(
+            parse_destination(
+                "az://roster/lake",
+                credential={
+                    "connectionString": f"AccountName=contosolake;AccountKey={WRONG_KEY};"
+                    f"BlobEndpoint={origin}/contosolake"
+                },
+            ),
+            allowed_local_roots=[],
+            allowed_storage_endpoints=[origin],
+        )
+        with pytest.raises(expected) as raised:
+            destination.read_bytes("manifest.json")
+
+    assert REMOTE_WORDS not in raised.value.message
+    assert origin not in raised.value.message
+    assert WRONG_KEY not in raised.value.message
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_client_follows_no_redirect(status: int) -> None:
+    """A listed server's redirect to an unlisted port is not followed."""
+    with counting_server() as target:
+        location = f"http://127.0.0.1:{target.port}/contosolake/roster/lake/manifest.json"
+        with hostile_storage_server(status, location) as origin:
+            destination = _guarded(f"{origin}/contosolake", EndpointPolicy.from_allowed([origin]))
+            with pytest.raises(ExportError) as raised:
+                destination.read_bytes("manifest.json")
+
+    assert target.connections == []
+    assert REMOTE_WORDS not in raised.value.message
+
+
+@pytest.mark.azurite
+def test_client_ignores_proxy_variables(
+    destination: AzureBlobDestination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policy checks the real peer: a proxy named by the environment is not used."""
+    with counting_server() as proxy:
+        for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+            monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+
+        destination.probe()
+
+    assert proxy.connections == []

@@ -1,6 +1,7 @@
 """Storage exceptions become destination errors in one place: access and connection problems
 are ``DestinationUnreachable``, other I/O and Arrow failures ``ExportError``; messages name
-the object and the reason, never the arguments the library was called with."""
+the object and a reason of ours, never the arguments the library was called with nor what a
+remote answered."""
 
 from __future__ import annotations
 
@@ -47,6 +48,25 @@ def test_storage_errors_message_carries_the_reason() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+        ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
+        ConnectionError("[SSL: WRONG_VERSION_NUMBER] wrong version number"),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+def test_storage_errors_connection_failures_read_the_same(foreign: Exception) -> None:
+    """A refused port and a failed handshake must not be told apart (a port-scan oracle)."""
+    with pytest.raises(DestinationUnreachable) as raised, storage_errors("write", "a.csv"):
+        raise foreign
+
+    assert raised.value.message == (
+        "Could not write 'a.csv' at the destination: the storage service could not be reached."
+    )
+
+
 def test_storage_errors_leaves_other_exceptions_alone() -> None:
     with pytest.raises(KeyError), storage_errors("write", "a.csv"):
         raise KeyError("not storage")
@@ -61,7 +81,7 @@ def test_storage_errors_leaves_domain_errors_alone() -> None:
 
 
 def test_error_map_lists_specific_types_before_their_bases() -> None:
-    foreign_types = [foreign for foreign, _ in ERROR_MAP]
+    foreign_types = [foreign for foreign, _, _ in ERROR_MAP]
     for index, foreign in enumerate(foreign_types):
         assert not any(issubclass(foreign, earlier) for earlier in foreign_types[:index])
 

@@ -4,12 +4,14 @@ never echo the URL or the credential."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from industrydata.errors import DestinationUnreachable, InvalidDestination
 from industrydata.lake import LocalDestination, open_destination, parse_destination
+from tests.lake.servers import counting_server
 
 SECRET = "c2VjcmV0LWtleQ=="
 AZURITE = (
@@ -20,7 +22,7 @@ AZURITE = (
 
 def _open(url: str, roots: list[Path], **options):
     return open_destination(
-        parse_destination(url, **options), allowed_local_roots=roots, allowed_http_endpoints=[]
+        parse_destination(url, **options), allowed_local_roots=roots, allowed_storage_endpoints=[]
     )
 
 
@@ -40,6 +42,9 @@ def _open(url: str, roots: list[Path], **options):
         ("abfss://cont@account.blob.core.windows.net/x", {}),
         ("abfss://Cont@account.dfs.core.windows.net/x", {}),
         ("abfss://cont@account.dfs.core.windows.net:443/x", {}),
+        ("abfss://cont@account.dfs.core.cloudapi.de/x", {}),
+        ("abfss://cont@account.dfs.core.windows.net.attacker.example/x", {}),
+        ("abfss://cont@account.blob.core.chinacloudapi.cn/x", {}),
         (f"abfss://cont:{SECRET}@account.dfs.core.windows.net/x", {}),
         ("abfss://cont@account.dfs.core.windows.net/a/../b", {}),
         ("abfss://c@account.dfs.core.windows.net/x", {}),
@@ -57,6 +62,15 @@ def _open(url: str, roots: list[Path], **options):
         ("az://cont/x", {"credential": {"accountKey": SECRET}}),
         ("az://cont/x", {"credential": {"connectionString": f"garbage{SECRET}"}}),
         ("az://cont/x", {"credential": {"connectionString": f"AccountKey={SECRET}"}}),
+        (
+            "az://cont/x",
+            {"credential": {"connectionString": f"UseDevelopmentStorage=true;x={SECRET}"}},
+        ),
+        ("az://cont/x", {"credential": {"accountKey": "k" * 4097}}),
+        (
+            "abfss://cont@account.dfs.core.windows.net/x",
+            {"credential": {"accountKey": f"{SECRET}!"}},
+        ),
     ],
 )
 def test_parse_destination_malformed_raises_invalid_destination(url: str, options: dict) -> None:
@@ -87,8 +101,13 @@ def test_parse_destination_abfss_reads_account_container_and_path() -> None:
         credential={"sasToken": SECRET},
     )
 
-    assert (spec.account, spec.container, spec.path) == ("contosolake", "roster", "sds/export")
-    assert spec.blob_endpoint == "https://contosolake.blob.core.windows.net"
+    assert (spec.access.account, spec.container, spec.path) == (
+        "contosolake",
+        "roster",
+        "sds/export",
+    )
+    assert spec.access.blob_endpoint == "https://contosolake.blob.core.windows.net"
+    assert spec.access.sas_token == SECRET
     assert spec.credential_kind == "sasToken"
     assert spec.format == "parquet"
     assert SECRET not in repr(spec)
@@ -97,8 +116,9 @@ def test_parse_destination_abfss_reads_account_container_and_path() -> None:
 def test_parse_destination_az_takes_account_from_connection_string() -> None:
     spec = parse_destination("az://roster", credential={"connectionString": AZURITE})
 
-    assert (spec.account, spec.container, spec.path) == ("devstoreaccount1", "roster", "")
-    assert spec.blob_endpoint == "http://127.0.0.1:10000/devstoreaccount1"
+    assert (spec.access.account, spec.container, spec.path) == ("devstoreaccount1", "roster", "")
+    assert spec.access.blob_endpoint == "http://127.0.0.1:10000/devstoreaccount1"
+    assert spec.access.account_key == SECRET
     assert spec.credential_kind == "connectionString"
 
 
@@ -107,8 +127,8 @@ def test_parse_destination_development_storage_shorthand() -> None:
         "az://roster/x", credential={"connectionString": "UseDevelopmentStorage=true"}
     )
 
-    assert spec.account == "devstoreaccount1"
-    assert spec.blob_endpoint == "http://127.0.0.1:10000/devstoreaccount1"
+    assert spec.access.account == "devstoreaccount1"
+    assert spec.access.blob_endpoint == "http://127.0.0.1:10000/devstoreaccount1"
 
 
 def test_open_destination_creates_folder_inside_allowed_root(tmp_path: Path) -> None:
@@ -205,7 +225,7 @@ def test_open_destination_every_format_opens_locally(tmp_path: Path, format: str
             {
                 "connectionString": f"DefaultEndpointsProtocol=http;AccountName=contosolake;AccountKey={SECRET}"
             },
-            "https://contosolake.blob.core.windows.net/roster",
+            "http://contosolake.blob.core.windows.net/roster",
         ),
         (
             "az://roster/x",
@@ -220,14 +240,14 @@ def test_open_destination_every_format_opens_locally(tmp_path: Path, format: str
 def test_open_destination_azure_uses_the_endpoint_it_checked(
     url: str, credential: dict, container_url: str
 ) -> None:
-    """The Azure SDK reads a connection string again; it must reach the endpoint checked."""
+    """The Azure SDK is built from the parts checked, never from the connection string."""
     spec = parse_destination(url, credential=credential)
 
     destination = open_destination(
-        spec, allowed_local_roots=[], allowed_http_endpoints=[_origin(container_url)]
+        spec, allowed_local_roots=[], allowed_storage_endpoints=[_origin(container_url)]
     )
 
-    assert spec.blob_endpoint == container_url.rsplit("/", 1)[0]
+    assert spec.access.blob_endpoint == container_url.rsplit("/", 1)[0]
     assert destination.url == container_url
     assert destination.prefix == "x"
     assert SECRET not in repr(destination)
@@ -238,11 +258,11 @@ def _origin(url: str) -> str:
 
 
 def test_open_destination_plain_http_endpoint_not_allowed_raises() -> None:
-    with pytest.raises(InvalidDestination, match="not https"):
+    with pytest.raises(InvalidDestination, match="not in the allowed storage endpoints"):
         open_destination(
             parse_destination("az://roster/x", credential={"connectionString": AZURITE}),
             allowed_local_roots=[],
-            allowed_http_endpoints=["http://127.0.0.1:10001"],
+            allowed_storage_endpoints=["http://127.0.0.1:10001"],
         )
 
 
@@ -255,3 +275,126 @@ def test_open_destination_folder_that_cannot_be_created_is_unreachable(tmp_path:
 
     assert raised.value.status == 422
     assert "Not a directory" in raised.value.message
+
+
+# Outbound connections (issue 8 §1): every probe is refused before any connection.
+
+PUBLIC_ADDRESS = "20.150.0.1"  # a public Azure range; never connected to here
+
+
+def _resolver(answers: dict[str, list[str]]):
+    return lambda host, port: answers[host]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        (
+            "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
+            " BlobEndpoint=https://devstoreaccount1.blob.core.windows.net"
+        ),
+        "AccountName=devstoreaccount1;AccountKey={key};BlobEndpo\u0131nt={origin}/devstoreaccount1",
+        (
+            "AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={origin}/devstoreaccount1;"
+            "BlobSecondaryEndpoint={origin}/devstoreaccount1-secondary"
+        ),
+    ],
+    ids=["duplicate-BlobEndpoint", "dotless-i-key", "unknown-key"],
+)
+def test_connection_string_read_two_ways_is_refused_and_nothing_is_contacted(
+    template: str,
+) -> None:
+    with counting_server() as server:
+        connection_string = template.format(key=SECRET, origin=f"http://127.0.0.1:{server.port}")
+        with pytest.raises(InvalidDestination) as raised:
+            parse_destination("az://roster/x", credential={"connectionString": connection_string})
+
+    assert raised.value.status == 400
+    assert raised.value.target == "credential"
+    assert SECRET not in raised.value.message
+    assert str(server.port) not in raised.value.message
+    assert server.connections == []
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://127.0.0.1:{port}/devstoreaccount1",
+        "https://localhost:{port}/devstoreaccount1",
+        "http://127.0.0.1:{port}/devstoreaccount1",
+        "https://[::1]:{port}/devstoreaccount1",
+        "https://169.254.169.254/devstoreaccount1",
+        "http://169.254.169.254/devstoreaccount1",
+    ],
+)
+def test_unlisted_endpoint_is_refused_alike_for_open_and_closed_ports(endpoint: str) -> None:
+    """No connection, and the same answer whether something listens there or not."""
+    messages = set()
+    with counting_server() as server:
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            closed_port = closed.getsockname()[1]
+        for port in (server.port, closed_port):
+            credential = {
+                "connectionString": f"BlobEndpoint={endpoint.format(port=port)};"
+                f"SharedAccessSignature=sv=2024&sig={SECRET}"
+            }
+            with pytest.raises(InvalidDestination) as raised:
+                open_destination(
+                    parse_destination("az://roster/x", credential=credential),
+                    allowed_local_roots=[],
+                    allowed_storage_endpoints=["http://127.0.0.1:10000"],
+                    resolver=_resolver({}),
+                )
+            messages.add(raised.value.message)
+
+    assert server.connections == []
+    assert len(messages) == 1
+    assert "not in the allowed storage endpoints" in messages.pop()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1"])
+def test_public_name_resolving_to_a_private_address_is_refused(address: str) -> None:
+    spec = parse_destination(
+        "abfss://roster@contosolake.dfs.core.windows.net/x", credential={"accountKey": SECRET}
+    )
+
+    with pytest.raises(InvalidDestination, match="not public"):
+        open_destination(
+            spec,
+            allowed_local_roots=[],
+            allowed_storage_endpoints=[],
+            resolver=_resolver({"contosolake.blob.core.windows.net": [address]}),
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "container_url"),
+    [
+        (
+            "abfss://roster@contosolake.dfs.core.windows.net/x",
+            "https://contosolake.blob.core.windows.net/roster",
+        ),
+        (
+            "abfss://roster@contosolake.dfs.core.chinacloudapi.cn/x",
+            "https://contosolake.blob.core.chinacloudapi.cn/roster",
+        ),
+        (
+            "abfss://roster@contosolake.dfs.core.usgovcloudapi.net/x",
+            "https://contosolake.blob.core.usgovcloudapi.net/roster",
+        ),
+    ],
+)
+def test_public_storage_host_resolving_to_public_addresses_opens(
+    url: str, container_url: str
+) -> None:
+    host = container_url.split("/")[2]
+
+    destination = open_destination(
+        parse_destination(url, credential={"accountKey": SECRET}),
+        allowed_local_roots=[],
+        allowed_storage_endpoints=[],
+        resolver=_resolver({host: [PUBLIC_ADDRESS]}),
+    )
+
+    assert destination.url == container_url

@@ -37,7 +37,7 @@ def _job(store_url: str, root: Path, folder: str = "lake", **overrides: object) 
         "credential": None,
         "snapshot_time": datetime(2026, 11, 27, 6, 0, 0),
         "allowed_local_roots": (root,),
-        "allowed_http_endpoints": (),
+        "allowed_storage_endpoints": (),
     }
     values.update(overrides)
     return ExportJob(**values)

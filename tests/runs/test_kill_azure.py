@@ -58,7 +58,7 @@ def _export(  # type: ignore[no-untyped-def]
         credential={"connectionString": azurite.connection_string},
         snapshot_time=datetime(2026, 11, 27, hour, 0, 0),
         allowed_local_roots=(),
-        allowed_http_endpoints=(azurite.origin,),
+        allowed_storage_endpoints=(azurite.origin,),
     )
     return run_export_process(
         job, on_progress=on_progress or (lambda *_: True), on_heartbeat=lambda: True
@@ -153,7 +153,7 @@ def test_killed_delta_export_leaves_every_table_whole_and_next_run_catches_up(
             credential={"connectionString": azurite.connection_string},
         ),
         allowed_local_roots=[],
-        allowed_http_endpoints=[azurite.origin],
+        allowed_storage_endpoints=[azurite.origin],
     )
     root, storage = destination.delta_location()
 

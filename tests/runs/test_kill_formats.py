@@ -71,7 +71,7 @@ def _export(store_url: str, root: Path, format: str, hour: int, on_progress: Pro
         credential=None,
         snapshot_time=datetime(2026, 11, 27, hour, 0, 0),
         allowed_local_roots=(root,),
-        allowed_http_endpoints=(),
+        allowed_storage_endpoints=(),
     )
     return run_export_process(job, on_progress=on_progress, on_heartbeat=lambda: True)
 

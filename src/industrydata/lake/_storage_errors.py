@@ -1,21 +1,21 @@
 """The one place where storage libraries' exceptions become destination errors.
 
 Every destination operation (and every ``deltalake`` call) runs inside ``storage_errors``;
-the first matching row of ``ERROR_MAP`` (most specific first) picks the domain error.
-Messages name the operation and the object path inside the destination, plus the library's
-reason without its arguments, so no URL, key or token can leak into a run's
-``blockingError`` or a log line.
+the first matching row of ``AZURE_ERROR_MAP`` then ``ERROR_MAP`` (most specific first) picks
+the domain error and the reason. Messages name the operation, the object path inside the
+destination and a reason of ours: the row's fixed text, a local file system's error name
+(``strerror``), or the exception's class name. Nothing a remote server answered (its
+message, error code, the URL it was called with, a connection failure's detail) reaches a
+message, so no URL, key or token can leak into a run's ``blockingError``, a response or a log
+line, and a refused connection reads the same as a failed handshake.
 ``unreachable_on_failure`` widens the translation while a destination is being proved.
 
-Azure SDK exceptions are matched first, through ``AZURE_ERROR_MAP``: by class name (only
-``lake/azure.py`` imports the SDK) and, where the class alone is too coarse, by the HTTP
-status or the storage error code. Their reason is the storage service's message, first line
-only, with every URL query string cut off (a SAS token travels in the query).
+Azure SDK exceptions are matched by class name (only ``lake/azure.py`` imports the SDK) and,
+where the class alone is too coarse, by the HTTP status or the storage error code.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,14 +25,18 @@ from deltalake.exceptions import DeltaError
 
 from ..errors import DestinationUnreachable, ExportError, IndustryDataError
 
-ERROR_MAP: tuple[tuple[type[BaseException], type[IndustryDataError]], ...] = (
-    (PermissionError, DestinationUnreachable),
-    (ConnectionError, DestinationUnreachable),
-    (TimeoutError, DestinationUnreachable),
-    (OSError, ExportError),
-    (pa.ArrowException, ExportError),
-    (DeltaError, ExportError),
+_UNREACHABLE = "the storage service could not be reached"
+
+ERROR_MAP: tuple[tuple[type[BaseException], type[IndustryDataError], str | None], ...] = (
+    (PermissionError, DestinationUnreachable, None),
+    (ConnectionError, DestinationUnreachable, _UNREACHABLE),
+    (TimeoutError, DestinationUnreachable, "the storage service did not answer in time"),
+    (OSError, ExportError, None),
+    (pa.ArrowException, ExportError, None),
+    (DeltaError, ExportError, None),
 )
+"""(exception type, domain error, reason); a None reason is the file system's ``strerror``
+(local, never remote) or the exception's class name."""
 
 
 @dataclass(frozen=True)
@@ -56,18 +60,35 @@ class AzureErrorMatch:
         )
 
 
-AZURE_ERROR_MAP: tuple[tuple[AzureErrorMatch, type[IndustryDataError]], ...] = (
+AZURE_ERROR_MAP: tuple[tuple[AzureErrorMatch, type[IndustryDataError], str], ...] = (
     (
         AzureErrorMatch("ResourceNotFoundError", error_code="ContainerNotFound"),
         DestinationUnreachable,
+        "the container does not exist",
     ),
-    (AzureErrorMatch("ClientAuthenticationError"), DestinationUnreachable),
-    (AzureErrorMatch("HttpResponseError", status_code=403), DestinationUnreachable),
-    (AzureErrorMatch("ServiceRequestError"), DestinationUnreachable),
-    (AzureErrorMatch("ServiceResponseError"), DestinationUnreachable),
-    (AzureErrorMatch("AzureError"), ExportError),
+    (
+        AzureErrorMatch("ResourceNotFoundError", error_code="BlobNotFound"),
+        ExportError,
+        "the object does not exist",
+    ),
+    (
+        AzureErrorMatch("ClientAuthenticationError"),
+        DestinationUnreachable,
+        "the storage service refused the credential",
+    ),
+    (
+        AzureErrorMatch("HttpResponseError", status_code=403),
+        DestinationUnreachable,
+        "the credential does not allow this operation",
+    ),
+    (AzureErrorMatch("ServiceRequestError"), DestinationUnreachable, _UNREACHABLE),
+    (
+        AzureErrorMatch("ServiceResponseError"),
+        DestinationUnreachable,
+        "the storage service did not answer",
+    ),
+    (AzureErrorMatch("AzureError"), ExportError, "the storage service reported an error"),
 )
-_QUERY_STRING = re.compile(r"\?[^\s'\"]*")
 
 
 @contextmanager
@@ -78,23 +99,31 @@ def storage_errors(operation: str, path: str) -> Iterator[None]:
     except IndustryDataError:
         raise
     except Exception as exc:
-        domain = _domain_error(exc)
-        if domain is None:
+        translation = _translation(exc)
+        if translation is None:
             raise
+        domain, reason = translation
         raise domain(
-            f"Could not {operation} '{path or '/'}' at the destination: {_reason(exc)}.",
+            f"Could not {operation} '{path or '/'}' at the destination: {reason}.",
             target=path or None,
         ) from exc
 
 
-def _domain_error(exc: BaseException) -> type[IndustryDataError] | None:
-    for azure_error, domain in AZURE_ERROR_MAP:
+def _translation(exc: BaseException) -> tuple[type[IndustryDataError], str] | None:
+    """The domain error and reason for ``exc``, or None when it is not a storage error."""
+    for azure_error, domain, reason in AZURE_ERROR_MAP:
         if azure_error.matches(exc):
-            return domain
-    for foreign, domain in ERROR_MAP:
+            return domain, reason
+    for foreign, domain, fixed in ERROR_MAP:
         if isinstance(exc, foreign):
-            return domain
+            return domain, fixed or _local_reason(exc)
     return None
+
+
+def _local_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
 
 
 @contextmanager
@@ -105,22 +134,3 @@ def unreachable_on_failure() -> Iterator[None]:
         yield
     except ExportError as exc:
         raise DestinationUnreachable(exc.message, target=exc.target) from exc
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    if any(azure_error.matches(exc) for azure_error, _ in AZURE_ERROR_MAP):
-        return _azure_reason(exc)
-    return type(exc).__name__
-
-
-def _azure_reason(exc: BaseException) -> str:
-    """The storage service's message (``reason`` is its first line on HTTP errors), without
-    query strings, then the storage error code when there is one."""
-    text = getattr(exc, "reason", None) or getattr(exc, "message", None) or ""
-    first_line = _QUERY_STRING.sub("", str(text).strip().split("\n", 1)[0]).rstrip(". ")
-    code = getattr(exc, "error_code", None)
-    code = getattr(code, "value", code)
-    reason = first_line or type(exc).__name__
-    return f"{reason} ({code})" if code else reason

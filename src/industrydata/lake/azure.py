@@ -11,6 +11,10 @@ On ADLS Gen2 accounts the blob API also lists the folders as empty blobs carryin
 metadata ``hdi_isfolder=true``; they are not objects here, and a folder delete removes them
 after their contents, deepest first.
 
+The SDK client is built from a checked ``BlobAccess`` (endpoint and secret, never a raw
+connection string) and sends through a transport whose connections keep to the
+``EndpointPolicy`` at every connect: no proxy from the environment, no redirect followed.
+
 This is the only module that imports the Azure SDK; its exceptions are translated by
 ``_storage_errors`` like every other storage library's.
 """
@@ -24,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import (
     BlobBlock,
     BlobClient,
@@ -31,9 +36,13 @@ from azure.storage.blob import (
     ContainerClient,
     ExponentialRetry,
 )
+from requests import Session
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
-from ..errors import InvalidDestination
+from .blob_access import BlobAccess
 from .destination import Destination
+from .endpoints import EndpointPolicy, guarded_pool_classes
 
 __all__ = ["AzureBlobDestination"]
 
@@ -43,30 +52,30 @@ for 400 GB under the service's 50,000-blocks-per-blob limit."""
 
 _FOLDER_MARKER = "hdi_isfolder"
 _CONNECTION_TIMEOUT_SECONDS = 10
+_READ_TIMEOUT_SECONDS = 60
 
 
 class AzureBlobDestination(Destination):
     """Objects as block blobs named ``<prefix>/<path>`` in one container.
 
-    ``credential`` is the invitee's credential dict, passed through unchanged:
-    ``accountKey`` (with ``account``), ``sasToken``, or ``connectionString`` (from which the
-    SDK reads endpoint and secret by the same rules ``lake.url`` used to check the endpoint);
-    None means anonymous access. ``open_destination`` builds it from a checked URL.
+    ``access`` gives the endpoint and secret (an account key, a SAS token, or none for
+    anonymous access); ``endpoints`` is the policy every connection keeps to.
+    ``open_destination`` builds it from a checked URL and credential.
     """
 
     def __init__(
         self,
         *,
-        blob_endpoint: str,
-        account: str,
+        access: BlobAccess,
         container: str,
         prefix: str,
-        credential: Mapping[str, str] | None,
+        endpoints: EndpointPolicy,
         block_size: int = BLOCK_SIZE,
     ) -> None:
         self.prefix = prefix.strip("/")
         self.block_size = block_size
-        self._container = _container_client(blob_endpoint, account, container, credential)
+        self._access = access
+        self._container = _container_client(access, container, endpoints)
 
     @property
     def url(self) -> str:
@@ -77,20 +86,16 @@ class AzureBlobDestination(Destination):
         return f"AzureBlobDestination({self.url!r}, prefix={self.prefix!r})"
 
     def delta_location(self) -> tuple[str, dict[str, str]]:
-        """``az://<container>/<prefix>`` and object_store's Azure options, read back from the
-        SDK client so every credential kind (a connection string too) gives the same keys."""
-        container_url, _, sas = self._container.url.partition("?")
-        endpoint = container_url.rsplit("/", 1)[0]
-        account = self._container.account_name
-        options = {"account_name": account}
-        account_key = getattr(self._container.credential, "account_key", None)
-        if account_key:
-            options["account_key"] = account_key
-        if sas:
-            options["sas_token"] = sas
-        if endpoint != f"https://{account}.blob.core.windows.net":
-            options["endpoint"] = endpoint
-            options["allow_http"] = str(endpoint.startswith("http://")).lower()
+        """``az://<container>/<prefix>`` and object_store's Azure options for the access."""
+        access = self._access
+        options = {"account_name": access.account}
+        if access.account_key:
+            options["account_key"] = access.account_key
+        if access.sas_token:
+            options["sas_token"] = access.sas_token
+        if access.blob_endpoint != f"https://{access.account}.blob.core.windows.net":
+            options["endpoint"] = access.blob_endpoint
+            options["allow_http"] = str(access.blob_endpoint.startswith("http://")).lower()
         root = f"az://{self._container.container_name}"
         return (f"{root}/{self.prefix}" if self.prefix else root), options
 
@@ -203,25 +208,49 @@ def _is_folder(metadata: Mapping[str, str] | None) -> bool:
 
 
 def _container_client(
-    blob_endpoint: str, account: str, container: str, credential: Mapping[str, str] | None
+    access: BlobAccess, container: str, endpoints: EndpointPolicy
 ) -> ContainerClient:
-    options: dict[str, Any] = {
+    credential: dict[str, str] | str | None = access.sas_token
+    if access.account_key:
+        credential = {"account_name": access.account, "account_key": access.account_key}
+    return ContainerClient(
+        access.blob_endpoint,
+        container,
+        credential=credential,
+        transport=_GuardedTransport(
+            endpoints,
+            connection_timeout=_CONNECTION_TIMEOUT_SECONDS,
+            read_timeout=_READ_TIMEOUT_SECONDS,
+        ),
         # An unreachable endpoint fails an accept's probe in seconds rather than after the
         # SDK's default minute of back-off; transient errors during a run are still retried.
-        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3),
-        "connection_timeout": _CONNECTION_TIMEOUT_SECONDS,
-    }
-    kind, secret = next(iter(credential.items())) if credential else (None, None)
-    try:
-        if kind == "connectionString":
-            return ContainerClient.from_connection_string(secret, container, **options)
-        if kind == "accountKey":
-            key = {"account_name": account, "account_key": secret}
-            return ContainerClient(blob_endpoint, container, credential=key, **options)
-        sas = secret.lstrip("?") if kind == "sasToken" else None
-        return ContainerClient(blob_endpoint, container, credential=sas, **options)
-    except ValueError:
-        # The SDK's own parsing refused the credential; its message may quote it.
-        raise InvalidDestination(
-            "The credential cannot be used with this destination.", target="credential"
-        ) from None
+        retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3),
+        permit_redirects=False,
+    )
+
+
+class _GuardedTransport(RequestsTransport):
+    """The SDK's requests transport, its connections made by ``guarded_pool_classes`` and
+    never through a proxy named by the environment (the policy checks the real peer)."""
+
+    def __init__(self, endpoints: EndpointPolicy, **options: Any) -> None:
+        super().__init__(use_env_settings=False, **options)
+        self._endpoints = endpoints
+
+    def _init_session(self, session: Session) -> None:
+        super()._init_session(session)
+        adapter = _GuardedAdapter(
+            self._endpoints, max_retries=Retry(total=False, redirect=False, raise_on_status=False)
+        )
+        for protocol in self._protocols:
+            session.mount(protocol, adapter)
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def __init__(self, endpoints: EndpointPolicy, **options: Any) -> None:
+        self._endpoints = endpoints
+        super().__init__(**options)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = guarded_pool_classes(self._endpoints)

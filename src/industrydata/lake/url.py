@@ -3,12 +3,14 @@
 Accepted URLs (api-contract §4):
 
 * ``file:///absolute/path``: a local folder, which must resolve inside an allowed root;
-* ``abfss://container@account.dfs.core.windows.net/path``: ADLS Gen2 / Blob storage;
+* ``abfss://container@account.dfs.<cloud suffix>/path``: ADLS Gen2 / Blob storage of the
+  public cloud (``core.windows.net``), Azure China or Azure Government;
 * ``az://container/path``: Blob storage whose account comes from a connection string.
 
 Credentials are one string-keyed dict with exactly one of ``accountKey``, ``sasToken``,
-``connectionString``; they are kept out of ``repr`` and out of every error message, and so
-is the URL itself (a pasted URL may carry a SAS token).
+``connectionString``, read once into a ``BlobAccess`` (``blob_access``); they are kept out
+of ``repr`` and out of every error message, and so is the URL itself (a pasted URL may carry
+a SAS token). The storage endpoint must pass the ``EndpointPolicy`` before it is opened.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from urllib.parse import unquote, urlsplit
 from ..errors import InvalidDestination
 from ._storage_errors import storage_errors, unreachable_on_failure
 from .azure import AzureBlobDestination
+from .blob_access import MAX_CREDENTIAL_CHARS, BlobAccess, blob_access
 from .destination import Destination
+from .endpoints import EndpointPolicy, Resolver, public_storage_account
 from .local import LocalDestination
 
 __all__ = [
@@ -36,9 +40,7 @@ __all__ = [
 FORMATS = ("sdsCsv", "delta", "parquet")
 CREDENTIAL_KINDS = ("accountKey", "sasToken", "connectionString")
 
-_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 _CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$|^\$root$")
-_DFS_HOST_SUFFIX = ".dfs.core.windows.net"
 
 
 @dataclass(frozen=True)
@@ -46,15 +48,15 @@ class DestinationSpec:
     """A validated destination: where (scheme and location), in which format, with what key.
 
     For ``file`` destinations ``path`` is the local folder as given; for Azure ones it is the
-    folder inside the container ('' for the container's root).
+    folder inside the container ('' for the container's root), ``access`` the account, blob
+    endpoint and secret read from the credential, and ``credential`` the credential as given.
     """
 
     scheme: str
     format: str
     path: str
-    account: str | None = None
     container: str | None = None
-    blob_endpoint: str | None = None
+    access: BlobAccess | None = None
     credential: Mapping[str, str] | None = field(default=None, repr=False)
 
     @property
@@ -102,35 +104,31 @@ def open_destination(
     spec: DestinationSpec,
     *,
     allowed_local_roots: Sequence[Path],
-    allowed_http_endpoints: Sequence[str],
+    allowed_storage_endpoints: Sequence[str],
+    resolver: Resolver | None = None,
 ) -> Destination:
     """The destination ``spec`` names, after the checks that depend on configuration.
 
     Args:
         spec: a parsed destination.
         allowed_local_roots: folders a ``file://`` destination may resolve into.
-        allowed_http_endpoints: origins whose plain-http blob endpoints are accepted.
+        allowed_storage_endpoints: origins (``scheme://host:port``) of storage endpoints
+            allowed besides the public Azure storage hosts (see ``lake.endpoints``).
+        resolver: how host names are resolved; None for the system's (``endpoints.resolve``).
 
     Raises:
-        InvalidDestination: the folder escapes the allowed roots, the blob endpoint is plain
-            http and not allowed, or the Azure SDK cannot use the credential.
-        DestinationUnreachable: the local folder cannot be created.
+        InvalidDestination: the folder escapes the allowed roots, or the storage endpoint
+            is not allowed.
+        DestinationUnreachable: the local folder cannot be created, or the storage
+            endpoint's name does not resolve.
     """
     if spec.scheme == "file":
         return LocalDestination(_allowed_folder(Path(spec.path), allowed_local_roots))
-    if urlsplit(spec.blob_endpoint).scheme.lower() == "http":
-        allowed = {endpoint.rstrip("/").lower() for endpoint in allowed_http_endpoints}
-        if _origin(spec.blob_endpoint) not in allowed:
-            raise InvalidDestination(
-                "The blob endpoint is not https:// and its origin is not allowed.",
-                target="credential",
-            )
+    assert spec.access is not None and spec.container is not None
+    policy = EndpointPolicy.from_allowed(allowed_storage_endpoints, resolver)
+    policy.check(spec.access.blob_endpoint)
     return AzureBlobDestination(
-        blob_endpoint=spec.blob_endpoint,
-        account=spec.account,
-        container=spec.container,
-        prefix=spec.path,
-        credential=spec.credential,
+        access=spec.access, container=spec.container, prefix=spec.path, endpoints=policy
     )
 
 
@@ -147,9 +145,11 @@ def _check_credential(credential: Mapping[str, str] | None) -> Mapping[str, str]
             target="credential",
         )
     value = next(iter(credential.values()))
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_CREDENTIAL_CHARS:
         raise InvalidDestination(
-            "The credential value must be a non-empty string.", target="credential"
+            f"The credential value must be a non-empty string of at most "
+            f"{MAX_CREDENTIAL_CHARS} characters.",
+            target="credential",
         )
     return dict(credential)
 
@@ -171,26 +171,19 @@ def _parse_abfss(
     netloc: str, path: str, format: str, credential: Mapping[str, str] | None
 ) -> DestinationSpec:
     container, at, host = netloc.partition("@")
-    account = host.lower().removesuffix(_DFS_HOST_SUFFIX)
-    if not at or account == host.lower() or not _ACCOUNT.match(account):
+    public = public_storage_account(host.lower())
+    if not at or public is None or not host.lower().startswith(f"{public[0]}.dfs."):
         raise InvalidDestination(
             "abfss:// URLs must look like abfss://container@account.dfs.core.windows.net/path.",
             target="url",
         )
-    settings = _connection_settings(credential)
-    if settings and settings["AccountName"] != account:
-        raise InvalidDestination(
-            "The connection string names another storage account than the URL.",
-            target="credential",
-        )
-    endpoint = settings["BlobEndpoint"] if settings else f"https://{account}.blob.core.windows.net"
+    account, suffix = public
     return DestinationSpec(
         scheme="abfss",
         format=format,
         path=_container_path(path),
-        account=account,
         container=_checked_container(container),
-        blob_endpoint=endpoint,
+        access=blob_access(account, f"https://{account}.blob.{suffix}", credential),
         credential=credential,
     )
 
@@ -198,19 +191,12 @@ def _parse_abfss(
 def _parse_az(
     netloc: str, path: str, format: str, credential: Mapping[str, str] | None
 ) -> DestinationSpec:
-    settings = _connection_settings(credential)
-    if not settings:
-        raise InvalidDestination(
-            "az:// destinations need a connectionString credential naming the account.",
-            target="credential",
-        )
     return DestinationSpec(
         scheme="az",
         format=format,
         path=_container_path(path),
-        account=settings["AccountName"],
         container=_checked_container(netloc),
-        blob_endpoint=settings["BlobEndpoint"],
+        access=blob_access(None, None, credential),
         credential=credential,
     )
 
@@ -232,62 +218,6 @@ def _container_path(path: str) -> str:
             target="url",
         )
     return folder
-
-
-# The development storage shorthand of Azure tools, which Azurite serves.
-_DEVELOPMENT_STORAGE = {
-    "AccountName": "devstoreaccount1",
-    "BlobEndpoint": "http://127.0.0.1:10000/devstoreaccount1",
-}
-
-
-def _connection_settings(credential: Mapping[str, str] | None) -> dict[str, str] | None:
-    """AccountName and BlobEndpoint of a connectionString credential (None for other kinds).
-
-    The rules are the Azure SDK's, which reads the same string when the destination is
-    opened: keys are case-insensitive; ``BlobEndpoint`` wins, else the protocol and suffix
-    when both are given, else ``https://<account>.blob.core.windows.net``. A SAS connection
-    string often has no AccountName: the account is then the endpoint's (its first host
-    label, or its first path segment for path-style endpoints such as Azurite's).
-    """
-    if not credential or "connectionString" not in credential:
-        return None
-    pairs: dict[str, str] = {}
-    for item in credential["connectionString"].split(";"):
-        if item.strip():
-            key, equals, value = item.partition("=")
-            if not equals:
-                raise InvalidDestination(
-                    "The connection string is not a list of Key=Value pairs.", target="credential"
-                )
-            pairs[key.strip().lower()] = value.strip()
-    if pairs.get("usedevelopmentstorage") == "true":
-        return dict(_DEVELOPMENT_STORAGE)
-    account = pairs.get("accountname", "")
-    endpoint = pairs.get("blobendpoint", "")
-    if not endpoint and account:
-        suffix = pairs.get("endpointsuffix")
-        protocol = pairs.get("defaultendpointsprotocol") if suffix else None
-        endpoint = f"{protocol or 'https'}://{account}.blob.{suffix or 'core.windows.net'}"
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidDestination(
-            "The connection string must name a valid AccountName or BlobEndpoint.",
-            target="credential",
-        )
-    if not account:
-        path_segments = [segment for segment in parts.path.split("/") if segment]
-        account = path_segments[0] if path_segments else parts.hostname.split(".", 1)[0]
-    if not _ACCOUNT.match(account):
-        raise InvalidDestination(
-            "The connection string must name a valid AccountName.", target="credential"
-        )
-    return {"AccountName": account, "BlobEndpoint": endpoint.rstrip("/")}
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _allowed_folder(requested: Path, allowed_roots: Sequence[Path]) -> Path:

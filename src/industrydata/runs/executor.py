@@ -116,7 +116,7 @@ def execute_run(
             ),
             snapshot_time=run.start_at,
             allowed_local_roots=tuple(settings.allowed_local_roots),
-            allowed_http_endpoints=tuple(settings.allowed_http_endpoints),
+            allowed_storage_endpoints=tuple(settings.allowed_storage_endpoints),
             delta_deletion_vectors=settings.delta_deletion_vectors,
         )
         snapshot_id = run_export_process(

@@ -51,7 +51,7 @@ class ExportJob:
     credential: dict[str, str] | None
     snapshot_time: datetime
     allowed_local_roots: tuple[Path, ...]
-    allowed_http_endpoints: tuple[str, ...]
+    allowed_storage_endpoints: tuple[str, ...]
     delta_deletion_vectors: bool = True
 
     def __repr__(self) -> str:
@@ -96,7 +96,7 @@ def _child(job: ExportJob, channel: Connection) -> None:
         destination = open_destination(
             spec,
             allowed_local_roots=list(job.allowed_local_roots),
-            allowed_http_endpoints=list(job.allowed_http_endpoints),
+            allowed_storage_endpoints=list(job.allowed_storage_endpoints),
         )
         result = export_snapshot(
             job.store_url,

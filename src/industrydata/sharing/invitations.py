@@ -100,7 +100,7 @@ def accept_invitation(
     destination = open_destination(
         spec,
         allowed_local_roots=settings.allowed_local_roots,
-        allowed_http_endpoints=settings.allowed_http_endpoints,
+        allowed_storage_endpoints=settings.allowed_storage_endpoints,
     )
     destination.probe()
 
