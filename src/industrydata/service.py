@@ -19,7 +19,7 @@ from .runs import (
     start_due_runs,
     utcnow,
 )
-from .sharing import expire_pending_invitations
+from .sharing import claim_accepted_destinations, expire_pending_invitations
 from .store import CredentialSealer, Store, open_store, upgrade_to_head
 
 __all__ = ["Service"]
@@ -46,6 +46,7 @@ class Service:
             jwks_url=settings.jwks_url,
         )
         self.sealer = CredentialSealer(settings.data_dir / "keys" / "credential.key")
+        claim_accepted_destinations(self.store, settings=settings, sealer=self.sealer)
         self.dispatcher = EmbeddedDispatcher(
             store=self.store, settings=settings, sealer=self.sealer
         )

@@ -41,23 +41,10 @@ def _check_object_path(path: str, *, allow_root: bool = False) -> str:
 class DestinationIdentity:
     """What a destination is, independent of how its URL spelled it: a ``namespace`` (a
     file system, or one blob container at one endpoint) and a ``path`` of ``/``-separated
-    folders in it ('' for its root). Two destinations overlap when they share the namespace
-    and one path equals the other or is a folder above it."""
+    folders in it ('' for its root). ``store.claims`` keeps two flows from overlapping ones."""
 
     namespace: str
     path: str
-
-    def overlaps(self, other: DestinationIdentity) -> bool:
-        """Whether one holds the other (by whole path components, not string prefix)."""
-        if self.namespace != other.namespace:
-            return False
-        mine, theirs = _components(self.path), _components(other.path)
-        shorter = min(len(mine), len(theirs))
-        return mine[:shorter] == theirs[:shorter]
-
-
-def _components(path: str) -> list[str]:
-    return [part for part in path.split("/") if part]
 
 
 class Destination(ABC):

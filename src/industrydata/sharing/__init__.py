@@ -1,5 +1,6 @@
 """The dataShareOutgoingFlow domain: flows, invitations, on-demand runs, state transitions."""
 
+from .claims import claim_accepted_destinations
 from .flows import (
     create_flow,
     current_invitation,
@@ -36,6 +37,7 @@ __all__ = [
     "FlowUpdate",
     "RunCreate",
     "accept_invitation",
+    "claim_accepted_destinations",
     "create_flow",
     "current_invitation",
     "delete_flow",
