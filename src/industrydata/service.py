@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from .config import Settings
 from .identity import DevelopmentKeys, TokenValidator
+from .private_files import private_folder
 from .runs import (
     EmbeddedDispatcher,
     PeriodicWorker,
@@ -34,7 +35,7 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.data_dir)
         settings.lake_dir.mkdir(parents=True, exist_ok=True)
         self.store: Store = open_store(settings.effective_database_url)
         upgrade_to_head(self.store.write_engine)
