@@ -214,7 +214,9 @@ def _delta(root: Path) -> None:
     ],
     ids=["sdsCsv-roster", "parquet-roster", "sdsCsv-schema", "delta-table", "delta-log"],
 )
-def test_writers_fail_cleanly_on_a_planted_link(publish, linked: str, root: Path, outside: Path) -> None:  # type: ignore[no-untyped-def]
+def test_writers_fail_cleanly_on_a_planted_link(  # type: ignore[no-untyped-def]
+    publish, linked: str, root: Path, outside: Path
+) -> None:
     (root / linked).parent.mkdir(parents=True, exist_ok=True)
     (root / linked).symlink_to(outside, target_is_directory=True)
 

@@ -135,7 +135,7 @@ def write_delta(
     """Bring each table's Delta table to the store's rows, one commit per table.
 
     Args:
-        destination: where the tables live (``Destination.delta_location``).
+        destination: where the tables live (one that can hold Delta tables: ``delta_location``).
         run_id: recorded in every commit (``RUN_ID_KEY``).
         run_time: the run's start; gives the commits' app transaction version, which makes a
             retry of the same run a no-op.

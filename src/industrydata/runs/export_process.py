@@ -100,7 +100,8 @@ def _child(job: ExportJob, channel: Connection) -> None:
             allowed_local_roots=list(job.allowed_local_roots),
             allowed_http_endpoints=list(job.allowed_http_endpoints),
         )
-        _check_claimed(destination.identity(), job.claimed_destination)
+        if job.claimed_destination is not None:
+            _check_claimed(destination.identity(), job.claimed_destination)
         result = export_snapshot(
             job.store_url,
             job.tenant_id,
@@ -123,10 +124,10 @@ def _child(job: ExportJob, channel: Connection) -> None:
         channel.close()
 
 
-def _check_claimed(opened: DestinationIdentity, claimed: DestinationIdentity | None) -> None:
+def _check_claimed(opened: DestinationIdentity, claimed: DestinationIdentity) -> None:
     """The destination the URL leads to now must be the one claimed at accept: a local
     folder replaced by a link to another folder (another flow's) leads elsewhere."""
-    if claimed is not None and opened != claimed:
+    if opened != claimed:
         raise ExportError(
             "The destination is no longer the folder accepted with the invitation (a folder "
             "on its path was replaced by a symbolic link?); nothing was written.",
