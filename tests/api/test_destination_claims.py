@@ -122,11 +122,10 @@ def test_another_tenant_gets_400_that_does_not_reveal_the_owner(
     flow: dict[str, Any],
     invitee: dict[str, str],
 ) -> None:
-    assert _accept(client, flow["id"], invitee, accept_body(settings, "tenant-a")).status_code == (
-        200
-    )
+    owned = settings.lake_dir / "district" / "tenant-a"
+    assert _accept(client, flow["id"], invitee, _local(owned.as_uri())).status_code == 200
     assert _first_run(client, flow["id"], invitee)["status"] == "completed"
-    before = _files(settings.lake_dir / "tenant-a")
+    before = _files(owned)
     intruder = make_tenant(service)
     intruder_admin = auth(service, intruder.tenant_id, intruder.admin)
     intruder_invitee = auth(service, intruder.tenant_id, intruder.second_admin)
@@ -134,7 +133,7 @@ def test_another_tenant_gets_400_that_does_not_reveal_the_owner(
 
     responses = [
         _accept(client, intruder_flow, intruder_invitee, accept_body(settings, folder))
-        for folder in ("tenant-a", "tenant-a/roster", "")
+        for folder in ("district/tenant-a", "district/tenant-a/roster", "district")
     ]
 
     for response in responses:
@@ -143,9 +142,18 @@ def test_another_tenant_gets_400_that_does_not_reveal_the_owner(
         assert error["message"] == CANNOT_BE_USED
         assert error["innerError"]["code"] == "invalidDestination"
         assert flow["id"] not in response.text and "tenant" not in response.text.lower()
-    assert _files(settings.lake_dir / "tenant-a") == before
+    assert _files(owned) == before
     runs = client.get(f"{FLOWS}/{intruder_flow}/runs", headers=intruder_invitee).json()
     assert runs["value"] == []
+
+
+def test_an_allowed_root_itself_cannot_be_claimed(
+    client: TestClient, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
+) -> None:
+    response = _accept(client, flow["id"], invitee, _local(settings.lake_dir.as_uri()))
+
+    assert response.status_code == 400
+    assert "not the root itself" in response.json()["error"]["message"]
 
 
 def test_deleting_the_flow_releases_its_destination(
