@@ -82,8 +82,12 @@ def claim_accepted_destinations(
     gets no claim, and its runs fail until its invitee accepts another destination."""
     with store.reading() as session:
         unclaimed = session.execute(
-            select(Invitation.flow_id, Invitation.destination_url, Invitation.destination_format)
-            .add_columns(Invitation.credential_sealed)
+            select(
+                Invitation.flow_id,
+                Invitation.destination_url,
+                Invitation.destination_format,
+                Invitation.credential_sealed,
+            )
             .join(Flow, Flow.id == Invitation.flow_id)
             .outerjoin(DestinationClaim, DestinationClaim.flow_id == Invitation.flow_id)
             .where(
