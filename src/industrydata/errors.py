@@ -16,7 +16,8 @@ IndustryDataError                      500 generalException
 │   ├── ShareNameConflict                  nameAlreadyExists
 │   ├── RunInProgress                      runInProgress
 │   ├── FlowNotReady                       flowNotReady
-│   └── InvitationNotPending               invitationNotPending
+│   ├── InvitationNotPending               invitationNotPending
+│   └── DestinationInUse                   destinationInUse
 ├── NotAcceptable                      406 notAcceptable
 ├── StaleETag                          412 preconditionFailed
 ├── PayloadTooLarge                    413 payloadTooLarge
@@ -35,6 +36,7 @@ __all__ = [
     "AccessDenied",
     "BadRequest",
     "Conflict",
+    "DestinationInUse",
     "DestinationUnreachable",
     "ErrorDetail",
     "ExportError",
@@ -194,6 +196,12 @@ class InvitationNotPending(Conflict):
     """Accept or reject of an invitation that is no longer pending."""
 
     code = "invitationNotPending"
+
+
+class DestinationInUse(Conflict):
+    """Another flow of the same tenant claimed this destination (or one inside or around it)."""
+
+    code = "destinationInUse"
 
 
 class NotAcceptable(IndustryDataError):

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from .config import Settings
 from .identity import DevelopmentKeys, TokenValidator
+from .private_files import private_folder
 from .runs import (
     EmbeddedDispatcher,
     PeriodicWorker,
@@ -19,7 +20,7 @@ from .runs import (
     start_due_runs,
     utcnow,
 )
-from .sharing import expire_pending_invitations
+from .sharing import claim_accepted_destinations, expire_pending_invitations
 from .store import CredentialSealer, Store, open_store, upgrade_to_head
 
 __all__ = ["Service"]
@@ -34,7 +35,7 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.data_dir)
         settings.lake_dir.mkdir(parents=True, exist_ok=True)
         self.store: Store = open_store(settings.effective_database_url)
         upgrade_to_head(self.store.write_engine)
@@ -46,6 +47,7 @@ class Service:
             jwks_url=settings.jwks_url,
         )
         self.sealer = CredentialSealer(settings.data_dir / "keys" / "credential.key")
+        claim_accepted_destinations(self.store, settings=settings, sealer=self.sealer)
         self.dispatcher = EmbeddedDispatcher(
             store=self.store, settings=settings, sealer=self.sealer
         )

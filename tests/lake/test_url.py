@@ -141,10 +141,6 @@ def test_open_destination_creates_folder_inside_allowed_root(tmp_path: Path) -> 
     assert destination.root.is_dir()
 
 
-def test_open_destination_root_itself_is_allowed(tmp_path: Path) -> None:
-    assert _open(f"file://{tmp_path}", [tmp_path]).root == tmp_path.resolve()
-
-
 def test_open_destination_dotdot_inside_root_is_allowed(tmp_path: Path) -> None:
     destination = _open(f"file://{tmp_path}/a/../b", [tmp_path])
 
@@ -398,3 +394,9 @@ def test_public_storage_host_resolving_to_public_addresses_opens(
     )
 
     assert destination.url == container_url
+
+
+def test_open_destination_refuses_an_allowed_root_itself(tmp_path: Path) -> None:
+    """A flow holding a whole root would keep every other flow out of it."""
+    with pytest.raises(InvalidDestination, match="not the root itself"):
+        _open(f"file://{tmp_path}/lake/", [tmp_path / "lake"])

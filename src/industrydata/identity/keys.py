@@ -13,11 +13,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from ..private_files import PRIVATE_FILE_MODE, private_folder, tighten_file
+
 __all__ = ["DevelopmentKeys"]
 
 
 class DevelopmentKeys:
-    """An RSA key pair created on first use at ``<data_dir>/keys/signing-key.pem`` (mode 0600)."""
+    """An RSA key pair created on first use at ``<data_dir>/keys/signing-key.pem`` (folder
+    0700, file 0600, tightened when found more open)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / "keys" / "signing-key.pem"
@@ -30,7 +33,9 @@ class DevelopmentKeys:
         self.kid = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
     def _load_or_create(self) -> rsa.RSAPrivateKey:
+        private_folder(self.path.parent)
         if self.path.exists():
+            tighten_file(self.path)
             key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise ValueError(f"{self.path} does not hold an RSA private key")
@@ -41,9 +46,8 @@ class DevelopmentKeys:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
         os.replace(temporary, self.path)

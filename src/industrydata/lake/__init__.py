@@ -1,7 +1,7 @@
 """Destinations and writers: where snapshots go and the layouts they are written in."""
 
 from .delta import write_delta
-from .destination import Destination
+from .destination import Destination, DestinationIdentity
 from .layout import free_snapshot_id, snapshot_id
 from .local import LocalDestination
 from .memory import MemoryDestination
@@ -20,6 +20,7 @@ __all__ = [
     "CREDENTIAL_KINDS",
     "FORMATS",
     "Destination",
+    "DestinationIdentity",
     "DestinationSpec",
     "LocalDestination",
     "MemoryDestination",

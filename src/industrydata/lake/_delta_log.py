@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -45,6 +47,7 @@ __all__ = [
 
 CHECKPOINT_INTERVAL = 10
 LOG_FOLDER = "_delta_log"
+LAST_CHECKPOINT = "_last_checkpoint"
 SUPPORTED_READER_FEATURES = frozenset({"deletionVectors"})
 SUPPORTED_WRITER_FEATURES = frozenset(
     {"deletionVectors", "changeDataFeed", "appendOnly", "invariants", "checkConstraints"}
@@ -96,8 +99,9 @@ class TableState:
                 self.transactions[action["txn"]["appId"]] = int(action["txn"]["version"])
 
 
-def read_state(destination: Destination, table_folder: str) -> TableState | None:
-    """The newest state of the Delta table in ``table_folder``; None when there is none.
+def _log_segment(destination: Destination, table_folder: str) -> tuple[int | None, int] | None:
+    """The version of the checkpoint to replay from (None: from version 0) and the newest
+    version; None when the table has no log.
 
     Raises:
         ExportError: the log cannot be replayed from a classic checkpoint or version 0.
@@ -127,6 +131,19 @@ def read_state(destination: Destination, table_folder: str) -> TableState | None
             "no classic checkpoint to start from.",
             target=table_folder,
         )
+    return start, newest
+
+
+def read_state(destination: Destination, table_folder: str) -> TableState | None:
+    """The newest state of the Delta table in ``table_folder``; None when there is none.
+
+    Raises:
+        ExportError: the log cannot be replayed from a classic checkpoint or version 0.
+    """
+    segment = _log_segment(destination, table_folder)
+    if segment is None:
+        return None
+    start, newest = segment
     state = TableState(version=newest)
     if start is not None:
         state.apply(_checkpoint_actions(destination, table_folder, start))
@@ -244,11 +261,38 @@ def file_statistics(metadata: pq.FileMetaData) -> str:
     )
 
 
-def create_checkpoint(uri: str, storage_options: dict[str, str]) -> None:
-    """A checkpoint of the newest version, written by delta-rs."""
+def create_checkpoint(destination: Destination, table_folder: str) -> None:
+    """A checkpoint of the newest version, written by delta-rs.
+
+    delta-rs writes by path and follows links, so it never writes the destination itself:
+    it checkpoints a copy of the log segment it needs (the newest checkpoint and the commits
+    after it) in a private temporary folder, and what it adds there (the checkpoint, then
+    ``_last_checkpoint``) is copied back through the destination's own writes.
+    """
     from deltalake import DeltaTable
 
-    DeltaTable(uri, storage_options=storage_options).create_checkpoint()
+    segment = _log_segment(destination, table_folder)
+    if segment is None:
+        return
+    start, newest = segment
+    first_commit = start + 1 if start is not None else 0
+    names = [f"{version:020d}.json" for version in range(first_commit, newest + 1)]
+    if start is not None:
+        names.append(f"{start:020d}.checkpoint.parquet")
+    with tempfile.TemporaryDirectory(prefix="industrydata-checkpoint-") as staging:
+        log_folder = Path(staging) / LOG_FOLDER
+        log_folder.mkdir()
+        for name in names:
+            (log_folder / name).write_bytes(
+                destination.read_bytes(f"{table_folder}/{LOG_FOLDER}/{name}")
+            )
+        DeltaTable(staging).create_checkpoint()
+        written = sorted(
+            (file for file in log_folder.iterdir() if file.is_file() and file.name not in names),
+            key=lambda file: file.name == LAST_CHECKPOINT,
+        )
+        for file in written:
+            destination.write_bytes(f"{table_folder}/{LOG_FOLDER}/{file.name}", file.read_bytes())
 
 
 def now_ms() -> int:

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.core.pipeline.transport import RequestsTransport
@@ -41,7 +42,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .blob_access import BlobAccess
-from .destination import Destination
+from .destination import Destination, DestinationIdentity
 from .endpoints import EndpointPolicy, guarded_pool_classes
 
 __all__ = ["AzureBlobDestination"]
@@ -84,6 +85,19 @@ class AzureBlobDestination(Destination):
 
     def __repr__(self) -> str:
         return f"AzureBlobDestination({self.url!r}, prefix={self.prefix!r})"
+
+    def identity(self) -> DestinationIdentity:
+        """The container at its endpoint (scheme, host and port lower-cased, the default
+        port dropped, as the SDK addresses it) and the prefix."""
+        parts = urlsplit(self.url)
+        port = parts.port
+        default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+        host = parts.hostname or ""
+        host = (f"[{host}]" if ":" in host else host) + (
+            f":{port}" if port and port != default else ""
+        )
+        namespace = f"{parts.scheme.lower()}://{host}{parts.path.rstrip('/')}"
+        return DestinationIdentity(namespace, self.prefix)
 
     def delta_location(self) -> tuple[str, dict[str, str]]:
         """``az://<container>/<prefix>`` and object_store's Azure options for the access."""

@@ -135,7 +135,7 @@ def write_delta(
     """Bring each table's Delta table to the store's rows, one commit per table.
 
     Args:
-        destination: where the tables live (``Destination.delta_location``).
+        destination: where the tables live (one that can hold Delta tables: ``delta_location``).
         run_id: recorded in every commit (``RUN_ID_KEY``).
         run_time: the run's start; gives the commits' app transaction version, which makes a
             retry of the same run a no-op.
@@ -155,7 +155,7 @@ def write_delta(
             features this writer cannot honour; tables already committed by this run stay
             committed, the others keep their previous version.
     """
-    root, storage_options = destination.delta_location()
+    destination.delta_location()  # a destination that cannot hold Delta tables says so here
     run = _Run(
         run_id=run_id,
         version=transaction_version(run_time),
@@ -168,7 +168,7 @@ def write_delta(
         with storage_errors("write", table.name):
             result, version, committed = _TableWriter(destination, table, source, run).write()
             if committed and version > 0 and version % log.CHECKPOINT_INTERVAL == 0:
-                log.create_checkpoint(f"{root}/{table.name}", storage_options)
+                log.create_checkpoint(destination, table.name)
         results.append(result)
         versions.append(version)
         if on_table_done is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import BinaryIO
@@ -18,7 +19,7 @@ from typing import BinaryIO
 from ..errors import InvalidDestination
 from ._storage_errors import storage_errors, unreachable_on_failure
 
-__all__ = ["Destination"]
+__all__ = ["Destination", "DestinationIdentity"]
 
 PROBE_PREFIX = ".industrydata-probe-"
 
@@ -34,6 +35,16 @@ def _check_object_path(path: str, *, allow_root: bool = False) -> str:
     if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"not a clean relative object path: {path!r}")
     return path
+
+
+@dataclass(frozen=True)
+class DestinationIdentity:
+    """What a destination is, independent of how its URL spelled it: a ``namespace`` (a
+    file system, or one blob container at one endpoint) and a ``path`` of ``/``-separated
+    folders in it ('' for its root). ``store.claims`` keeps two flows from overlapping ones."""
+
+    namespace: str
+    path: str
 
 
 class Destination(ABC):
@@ -103,6 +114,14 @@ class Destination(ABC):
             InvalidDestination: the destination cannot hold Delta tables (the in-memory one).
         """
         raise InvalidDestination("This destination cannot hold Delta tables.", target="format")
+
+    def identity(self) -> DestinationIdentity:
+        """Where this destination writes, for telling whether two flows share storage.
+
+        Raises:
+            InvalidDestination: the destination cannot be shared out (the in-memory one).
+        """
+        raise InvalidDestination("This destination cannot be claimed.", target="url")
 
     def probe(self) -> None:
         """Write and delete a small object: proof the destination is reachable and writable.

@@ -4,27 +4,45 @@ Objects are files under a root folder. Every write goes to a hidden temporary na
 object's own folder and is renamed over the final name with ``os.replace`` once complete
 and flushed to disk (file, then folder), so a reader (or a crash) never meets a
 half-written file under its final name.
+
+Nothing here follows a symbolic link: whoever can write inside a destination folder must
+not make the service write, read or delete outside it. Every operation walks from ``/`` to
+its folder one component at a time with ``O_NOFOLLOW`` directory descriptors, and opens,
+links, renames and deletes names relative to the last descriptor; a link met on the way
+(the root itself included) fails the operation with ``SymlinkRefused`` and touches nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from .destination import Destination
+from ..errors import ExportError
+from .destination import Destination, DestinationIdentity
 
-__all__ = ["LocalDestination"]
+__all__ = ["LocalDestination", "SymlinkRefused"]
 
 TEMPORARY_PREFIX = ".tmp-"
 
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class SymlinkRefused(ExportError):
+    """A folder or file on the way to an object is a symbolic link (or not a folder)."""
+
 
 class LocalDestination(Destination):
-    """Objects as files under ``root``; ``open_destination`` checks the root is allowed."""
+    """Objects as files under ``root`` (absolute, without symbolic links: ``open_destination``
+    resolves it and checks it is allowed)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -32,84 +50,188 @@ class LocalDestination(Destination):
     def __repr__(self) -> str:
         return f"LocalDestination({str(self.root)!r})"
 
-    def _file(self, path: str) -> Path:
-        return self.root.joinpath(*path.split("/")) if path else self.root
+    def identity(self) -> DestinationIdentity:
+        """The root folder's absolute path."""
+        return DestinationIdentity("file", "/".join(self.root.parts[1:]))
+
+    @contextmanager
+    def _folder(self, folder: str, *, create: bool = False) -> Iterator[int]:
+        """A descriptor of ``root/folder`` reached without following any link."""
+        above = list(self.root.parts[1:])
+        below = folder.split("/") if folder else []
+        descriptor = os.open("/", _DIRECTORY_FLAGS)
+        try:
+            for depth, name in enumerate([*above, *below]):
+                if create and depth >= len(above) - 1:
+                    try:
+                        os.mkdir(name, dir_fd=descriptor)
+                    except FileExistsError:
+                        pass
+                shown = "/".join(below[: depth - len(above) + 1])
+                child = _open_folder(descriptor, name, shown)
+                os.close(descriptor)
+                descriptor = child
+            yield descriptor
+        finally:
+            os.close(descriptor)
+
+    @contextmanager
+    def _parent(self, path: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
+        folder, _, name = path.rpartition("/")
+        with self._folder(folder, create=create) as descriptor:
+            yield descriptor, name
 
     @contextmanager
     def _open_writer(self, path: str) -> Iterator[BinaryIO]:
-        target = self._file(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f"{TEMPORARY_PREFIX}{target.name}-{uuid.uuid4().hex}")
-        try:
-            with open(temporary, "xb") as stream:
-                yield stream
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-            _sync_folder(target.parent)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        with self._parent(path, create=True) as (folder, name):
+            temporary = _temporary_name(name)
+            stream = os.fdopen(os.open(temporary, _NEW_FILE_FLAGS, 0o666, dir_fd=folder), "wb")
+            try:
+                with stream:
+                    yield stream
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+                os.fsync(folder)
+            except BaseException:
+                _unlink_quietly(temporary, folder)
+                raise
 
     def _create_new(self, path: str, data: bytes) -> bool:
-        # A hard link fails when the name exists: the complete file appears under its name
-        # at once, or not at all.
-        target = self._file(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f"{TEMPORARY_PREFIX}{target.name}-{uuid.uuid4().hex}")
-        try:
-            with open(temporary, "xb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
+        # A hard link fails when the name exists (a planted link too): the complete file
+        # appears under its name at once, or not at all.
+        with self._parent(path, create=True) as (folder, name):
+            temporary = _temporary_name(name)
             try:
-                os.link(temporary, target)
-            except FileExistsError:
-                return False
-            _sync_folder(target.parent)
-            return True
-        finally:
-            temporary.unlink(missing_ok=True)
+                with os.fdopen(
+                    os.open(temporary, _NEW_FILE_FLAGS, 0o666, dir_fd=folder), "wb"
+                ) as stream:
+                    stream.write(data)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                try:
+                    os.link(
+                        temporary,
+                        name,
+                        src_dir_fd=folder,
+                        dst_dir_fd=folder,
+                        follow_symlinks=False,
+                    )
+                except FileExistsError:
+                    return False
+                os.fsync(folder)
+                return True
+            finally:
+                _unlink_quietly(temporary, folder)
 
     def _read_bytes(self, path: str) -> bytes:
-        return self._file(path).read_bytes()
+        with self._parent(path) as (folder, name):
+            try:
+                descriptor = os.open(name, _READ_FLAGS, dir_fd=folder)
+            except OSError as exc:
+                raise _refusal(exc, folder, name, path) from exc
+            with os.fdopen(descriptor, "rb") as stream:
+                return stream.read()
 
     def _exists(self, path: str) -> bool:
-        return self._file(path).is_file()
+        try:
+            with self._parent(path) as (folder, name):
+                return stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            return False
 
     def _list(self, prefix: str) -> list[str]:
-        folder = self._file(prefix)
-        if not folder.is_dir():
+        try:
+            with self._folder(prefix) as folder:
+                return _files_below(folder, prefix)
+        except FileNotFoundError:
             return []
-        return [
-            file.relative_to(self.root).as_posix()
-            for file in folder.rglob("*")
-            if file.is_file() and not file.name.startswith(TEMPORARY_PREFIX)
-        ]
 
     def _sweep_interrupted_writes(self, folder: str) -> None:
-        directory = self._file(folder)
-        if directory.is_dir():
-            for leftover in directory.glob(f"{TEMPORARY_PREFIX}*"):
-                if leftover.is_file() and not leftover.is_symlink():
-                    leftover.unlink(missing_ok=True)
+        try:
+            with self._folder(folder) as descriptor:
+                with os.scandir(descriptor) as entries:
+                    leftovers = [
+                        entry.name
+                        for entry in entries
+                        if entry.name.startswith(TEMPORARY_PREFIX)
+                        and not entry.is_dir(follow_symlinks=False)
+                    ]
+                for name in leftovers:
+                    _unlink_quietly(name, descriptor)
+        except FileNotFoundError:
+            return
 
     def delta_location(self) -> tuple[str, dict[str, str]]:
         """The root folder's absolute path; local tables need no storage options."""
         return str(self.root), {}
 
     def _delete(self, path: str) -> None:
-        target = self._file(path)
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink(missing_ok=True)
+        try:
+            with self._parent(path) as (folder, name):
+                mode = os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    # The descriptor-based rmtree never follows a link, at any depth.
+                    shutil.rmtree(name, dir_fd=folder)
+                else:
+                    os.unlink(name, dir_fd=folder)
+        except FileNotFoundError:
+            return
 
 
-def _sync_folder(folder: Path) -> None:
-    """Make a rename durable: a crash must not bring back the old object after a publish."""
-    descriptor = os.open(folder, os.O_RDONLY)
+def _open_folder(parent: int, name: str, shown: str) -> int:
+    """A descriptor of the folder ``name`` in ``parent``, unless ``name`` is a link."""
     try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
+    except OSError as exc:
+        raise _refusal(exc, parent, name, shown) from exc
+
+
+def _refusal(exc: OSError, parent: int, name: str, shown: str) -> OSError | SymlinkRefused:
+    """``SymlinkRefused`` when ``name`` in ``parent`` is a link, ``exc`` otherwise.
+
+    ``shown`` is the path inside the destination ('' for the root or a folder above it):
+    the message names no server path the client did not give.
+    """
+    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+        return exc
+    try:
+        is_link = stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
+    except OSError:
+        return exc
+    if not is_link:
+        return exc
+    where = f"'{shown}' in the destination" if shown else "The destination folder (or one above it)"
+    return SymlinkRefused(
+        f"{where} is a symbolic link; nothing is written, read or deleted through links.",
+        target=shown or None,
+    )
+
+
+def _files_below(folder: int, prefix: str) -> list[str]:
+    files: list[str] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            path = f"{prefix}/{entry.name}" if prefix else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                child = os.open(entry.name, _DIRECTORY_FLAGS, dir_fd=folder)
+                try:
+                    files.extend(_files_below(child, path))
+                finally:
+                    os.close(child)
+            elif entry.is_file(follow_symlinks=False) and not entry.name.startswith(
+                TEMPORARY_PREFIX
+            ):
+                files.append(path)
+    return files
+
+
+def _temporary_name(name: str) -> str:
+    return f"{TEMPORARY_PREFIX}{name}-{uuid.uuid4().hex}"
+
+
+def _unlink_quietly(name: str, folder: int) -> None:
+    try:
+        os.unlink(name, dir_fd=folder)
+    except FileNotFoundError:
+        pass

@@ -235,4 +235,11 @@ def _inside(folder: Path, roots: Sequence[Path]) -> Path:
         raise InvalidDestination(
             "The local folder is outside the allowed destination roots.", target="url"
         )
+    if folder in roots:
+        # A flow holding a whole root would keep every other flow out of it.
+        raise InvalidDestination(
+            "The local folder must be a folder inside an allowed destination root, not the "
+            "root itself.",
+            target="url",
+        )
     return folder

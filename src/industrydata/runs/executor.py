@@ -14,9 +14,10 @@ from typing import Any
 
 from ..config import Settings
 from ..directory import is_global_administrator
-from ..errors import IndustryDataError
+from ..errors import DestinationInUse, IndustryDataError
+from ..lake import DestinationIdentity
 from ..states import FlowState, InvitationStatus, RunStatus, Transition
-from ..store import CredentialSealer, Flow, Invitation, Run, Store
+from ..store import CredentialSealer, Flow, Invitation, Run, Store, claimed_destination
 from .export_process import ExportJob, ExportStopped, run_export_process
 from .lifecycle import RUN_INTERRUPTED, finish_run, record_progress, run_error
 
@@ -30,7 +31,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _load(store: Store, run_id: str) -> tuple[Run, Flow, Invitation] | None:
+def _load(
+    store: Store, run_id: str
+) -> tuple[Run, Flow, Invitation, DestinationIdentity | None] | None:
+    """The run, its flow and accepted invitation, and the destination the flow claimed."""
     with store.reading() as session:
         run = session.get(Run, run_id)
         if run is None or run.status != RunStatus.RUNNING.value:
@@ -39,7 +43,8 @@ def _load(store: Store, run_id: str) -> tuple[Run, Flow, Invitation] | None:
         invitation = flow.invitations[-1] if flow.invitations else None
         if invitation is None or invitation.status != InvitationStatus.ACCEPTED.value:
             return None
-        return run, flow, invitation
+        claimed = claimed_destination(session, flow.id)
+        return run, flow, invitation, DestinationIdentity(*claimed) if claimed else None
 
 
 def execute_run(
@@ -55,7 +60,7 @@ def execute_run(
     loaded = _load(store, run_id)
     if loaded is None:
         return None
-    run, flow, invitation = loaded
+    run, flow, invitation, claimed = loaded
     started = time.monotonic()
     statistics: dict[str, Any] = dict(run.statistics or {})
 
@@ -88,6 +93,13 @@ def execute_run(
             flow_state=Transition.INVITEE_NOT_AUTHORIZED,
         )
 
+    if claimed is None:
+        return fail(
+            DestinationInUse.code,
+            "The flow holds no claim on its destination: another flow accepted it first. "
+            "Accept the invitation again with another destination.",
+        )
+
     tables_by_name = {entry["name"]: entry for entry in statistics.get("tables", [])}
 
     def on_progress(result: Any, tables_done: int, tables_total: int) -> bool:
@@ -118,6 +130,7 @@ def execute_run(
             allowed_local_roots=tuple(settings.allowed_local_roots),
             allowed_storage_endpoints=tuple(settings.allowed_storage_endpoints),
             delta_deletion_vectors=settings.delta_deletion_vectors,
+            claimed_destination=claimed,
         )
         snapshot_id = run_export_process(
             job,

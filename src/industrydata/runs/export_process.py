@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExportError, IndustryDataError
-from ..lake import TableResult, open_destination, parse_destination
+from ..lake import DestinationIdentity, TableResult, open_destination, parse_destination
 
 __all__ = ["ExportJob", "ExportStopped", "run_export_process"]
 
@@ -53,6 +53,8 @@ class ExportJob:
     allowed_local_roots: tuple[Path, ...]
     allowed_storage_endpoints: tuple[str, ...]
     delta_deletion_vectors: bool = True
+    claimed_destination: DestinationIdentity | None = None
+    """The destination the flow claimed at accept; the run writes nowhere else."""
 
     def __repr__(self) -> str:
         return (
@@ -98,6 +100,8 @@ def _child(job: ExportJob, channel: Connection) -> None:
             allowed_local_roots=list(job.allowed_local_roots),
             allowed_storage_endpoints=list(job.allowed_storage_endpoints),
         )
+        if job.claimed_destination is not None:
+            _check_claimed(destination.identity(), job.claimed_destination)
         result = export_snapshot(
             job.store_url,
             job.tenant_id,
@@ -118,6 +122,17 @@ def _child(job: ExportJob, channel: Connection) -> None:
         _tell(channel, ("done", result.snapshot_id))
     finally:
         channel.close()
+
+
+def _check_claimed(opened: DestinationIdentity, claimed: DestinationIdentity) -> None:
+    """The destination the URL leads to now must be the one claimed at accept: a local
+    folder replaced by a link to another folder (another flow's) leads elsewhere."""
+    if opened != claimed:
+        raise ExportError(
+            "The destination is no longer the folder accepted with the invitation (a folder "
+            "on its path was replaced by a symbolic link?); nothing was written.",
+            target="url",
+        )
 
 
 def _tell(channel: Connection, message: tuple[Any, ...]) -> None:

@@ -1,6 +1,7 @@
 """The dataShareOutgoingFlow domain: flows, invitations, on-demand runs, state transitions."""
 
 from .authorization import authorize_caller
+from .claims import claim_accepted_destinations
 from .flows import (
     create_flow,
     current_invitation,
@@ -38,6 +39,7 @@ __all__ = [
     "RunCreate",
     "accept_invitation",
     "authorize_caller",
+    "claim_accepted_destinations",
     "create_flow",
     "current_invitation",
     "delete_flow",

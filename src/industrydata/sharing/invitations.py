@@ -1,7 +1,7 @@
 """Invitations: the invitee accepts (mapping a destination) or rejects; the owner resends.
 
-Accepting probes the destination before anything is stored, seals the credential, and
-starts the flow's first run.
+Accepting claims the destination for the flow (``claims``), probes it before anything is
+stored, seals the credential, and starts the flow's first run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..lake import open_destination, parse_destination
 from ..runs import apply_flow_state, start_run, utcnow
 from ..states import InvitationStatus, RunTrigger, ScheduleFrequency, Transition
 from ..store import CredentialSealer, Flow, Invitation, Run, Store
+from .claims import check_destination_free, claim_flow_destination
 from .flows import current_invitation, load_flow, reinvite
 from .validation import AcceptRequest
 
@@ -102,11 +103,15 @@ def accept_invitation(
         allowed_local_roots=settings.allowed_local_roots,
         allowed_storage_endpoints=settings.allowed_storage_endpoints,
     )
+    identity = destination.identity()
+    with store.reading() as session:
+        check_destination_free(session, load_flow(session, principal.tenant_id, flow_id), identity)
     destination.probe()
 
     now = utcnow()
     with store.writing() as session:
         flow, invitation = _answerable(session, principal, flow_id, now)
+        claim_flow_destination(session, flow, identity, now)
         invitation.status = InvitationStatus.ACCEPTED.value
         invitation.responded_at = now
         invitation.destination_url = request.destination_url

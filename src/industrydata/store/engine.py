@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from ..private_files import private_sqlite_database
+
 __all__ = ["Store", "create_store_engine", "open_store"]
 
 
@@ -30,7 +32,7 @@ def create_store_engine(
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_database(Path(parsed.database))
     engine = create_engine(
         url,
         connect_args={"timeout": 60, "check_same_thread": False},

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ._metadata import Base
 
-__all__ = ["DirectoryUser", "Flow", "Invitation", "Run"]
+__all__ = ["DestinationClaim", "DirectoryUser", "Flow", "Invitation", "Run"]
 
 GUID = String(36)
 
@@ -118,3 +118,23 @@ class Run(Base):
     statistics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     flow: Mapped[Flow] = relationship(back_populates="runs")
+
+
+class DestinationClaim(Base):
+    """The destination a flow accepted, which no other flow may use (``store.claims``).
+
+    ``namespace`` is a file system or one blob container at one endpoint, ``path`` the
+    ``/``-separated folder inside it ('' for its root); see ``lake.DestinationIdentity``.
+    Deleting the flow releases the claim. No unique index: paths may be longer than an
+    index entry, and ``claim_destination`` serialises claims and checks nesting anyway.
+    """
+
+    __tablename__ = "destination_claim"
+
+    flow_id: Mapped[str] = mapped_column(
+        ForeignKey("flow.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(GUID)
+    namespace: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime)

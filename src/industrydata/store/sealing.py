@@ -1,4 +1,5 @@
-"""Destination credentials are stored encrypted (Fernet) with a key kept in the data dir."""
+"""Destination credentials are stored encrypted (Fernet) with a key kept in the data dir
+(folder 0700, key 0600: ``private_files``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from ..private_files import PRIVATE_FILE_MODE, private_folder, tighten_file
 
 __all__ = ["CredentialSealer"]
 
@@ -19,12 +22,13 @@ class CredentialSealer:
 
     @staticmethod
     def _load_or_create(key_path: Path) -> bytes:
+        private_folder(key_path.parent)
         if key_path.exists():
+            tighten_file(key_path)
             return key_path.read_bytes().strip()
-        key_path.parent.mkdir(parents=True, exist_ok=True)
         key = Fernet.generate_key()
         temporary = key_path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(key)
         os.replace(temporary, key_path)
