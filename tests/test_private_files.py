@@ -70,16 +70,17 @@ def test_starting_tightens_a_data_dir_left_open(tmp_path: Path) -> None:
 
 
 def test_cli_commands_create_a_private_data_dir(tmp_path: Path) -> None:
+    """add-user creates the data dir and its database; token, run on it, creates the keys."""
     runner = CliRunner()
-    for command, data_dir in (
-        (["directory", "add-user", "--tenant", TENANT, "--id", USER, "--display-name", "A"], "a"),
-        (["token", "--tenant", TENANT, "--user", USER], "t"),
+    data_dir = tmp_path / "a"
+    for command in (
+        ["directory", "add-user", "--tenant", TENANT, "--id", USER, "--display-name", "A"],
+        ["token", "--tenant", TENANT, "--user", USER],
     ):
-        result = runner.invoke(app, [*command, "--data-dir", str(tmp_path / data_dir)])
+        result = runner.invoke(app, [*command, "--data-dir", str(data_dir)])
         assert result.exit_code == 0, result.output
 
-    assert _mode(tmp_path / "a") == 0o700
-    assert _mode(tmp_path / "a" / "industrydata.db") == 0o600
-    assert _mode(tmp_path / "t") == 0o700
-    assert _mode(tmp_path / "t" / "keys") == 0o700
-    assert _mode(tmp_path / "t" / "keys" / "signing-key.pem") == 0o600
+    assert _mode(data_dir) == 0o700
+    assert _mode(data_dir / "industrydata.db") == 0o600
+    assert _mode(data_dir / "keys") == 0o700
+    assert _mode(data_dir / "keys" / "signing-key.pem") == 0o600
