@@ -305,8 +305,10 @@ def run_load(
             problems = load_class.check(upload)
             size = sum(upload.sizes.values())
         if problems:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
             raise LoadError(
-                f"the {what} upload is incomplete ({len(problems)} structural problems)",
+                f"the {what} upload is refused: {first.file}: {first.reason}{more}",
                 problems=problems,
             )
     except LoadError as error:
