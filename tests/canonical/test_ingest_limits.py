@@ -32,7 +32,7 @@ from tests.canonical.ingest_support import ONEROSTER_DROP, whole_store, write_dr
 TENANT = "4c2b7e10-0000-4000-8000-000000000001"
 
 SMALL = {
-    "x-lines zip bomb": 400_000,
+    "x-lines zip bomb": 1_000,
     "NUL flood": 3 << 20,
     "endless quoted field": 3 << 20,
     "1M-column header": 5_000,
@@ -44,7 +44,7 @@ SMALL = {
 """Sizes just past each limit: the tests stay fast, the bench uses the full sizes."""
 
 REASONS = {
-    "x-lines zip bomb": "all 200,000 records rejected; upload refused",
+    "x-lines zip bomb": "all 500 records rejected; upload refused",
     "NUL flood": "a record longer than 1,048,576 characters",
     "endless quoted field": "not valid CSV: field larger than field limit (131072)",
     "1M-column header": "the header has 5,002 columns; at most 1,000",
@@ -96,6 +96,23 @@ def test_hostile_drop_read_in_a_child_process_is_refused_alike(
         load_sds_csv(engine, drop, tenant_id=TENANT, parallel=True)
 
     assert sum(count_rows(engine, TENANT).values()) == 0
+
+
+def test_rejections_past_the_limit_refuse_at_once_and_bound_the_report_file(
+    engine: Engine, tmp_path: Path
+) -> None:
+    drop = HOSTILE_DROPS["x-lines zip bomb"][1](tmp_path / "drop", 10_000)  # 5,000 records
+    report_file = tmp_path / "problems.csv"
+    limits = ReadLimits(max_rejected_records=50)
+
+    with pytest.raises(LoadError, match=r"^users\.csv: more than 50 records rejected; the"):
+        load_sds_csv(engine, drop, tenant_id=TENANT, report_path=report_file, limits=limits)
+
+    with report_file.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 52
+    assert rows[0]["reason"] == "expected 2 fields, found 1; record skipped"
+    assert rows[-1]["reason"] == "more than 50 records rejected; upload refused"
 
 
 def test_record_limit_counts_every_line_of_a_record(engine: Engine, tmp_path: Path) -> None:

@@ -66,10 +66,10 @@ def structural(file: str, line: int | None, column: str | None, reason: str) -> 
 
 
 class RecordReader:
-    """The data records of a checked file; a record of the wrong width is reported, not yielded.
+    """The data records of a checked file; a record of the wrong width is reported and
+    yielded already rejected, without values.
 
-    ``bytes_read`` tells how far into the file reading has come (for progress); ``records``
-    counts the data records read and ``skipped`` those of the wrong width among them.
+    ``bytes_read`` tells how far into the file reading has come (for progress).
 
     Raises (while iterating):
         LoadError: the file cannot be read on (not UTF-8, not CSV, a record too long, a
@@ -79,8 +79,6 @@ class RecordReader:
     def __init__(self, upload: Upload, spec: CsvFile, problems: ProblemLog) -> None:
         self.spec = spec
         self.bytes_total = upload.sizes[spec.name]
-        self.records = 0
-        self.skipped = 0
         self._upload = upload
         self._problems = problems
         self._binary: BinaryIO | None = None
@@ -101,11 +99,11 @@ class RecordReader:
                 for line, fields in rows:
                     if not fields:
                         continue
-                    self.records += 1
                     if len(fields) != width:
-                        self.skipped += 1
+                        record = Record(spec.name, line, {}, problems)
                         reason = f"expected {width} fields, found {len(fields)}; record skipped"
-                        problems.append(LoadProblem("error", spec.name, line, None, None, reason))
+                        record.error(None, None, reason)
+                        yield record
                         continue
                     values = {name: fields[index].strip() for name, index in positions}
                     yield Record(spec.name, line, values, problems)

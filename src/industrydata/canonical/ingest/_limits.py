@@ -40,6 +40,10 @@ class ReadLimits:
     tolerated_rejections: int = 10
     """Rejected records a file may have whatever the fraction: a few typos in a small file
     are not a broken export."""
+    max_rejected_records: int = 100_000
+    """Rejected records of one file that refuse the upload as soon as they are counted: no
+    working export loses that many, and reading on would only grow the report file (a zip
+    of 53 KB holds 25 million rejected records)."""
     max_manifest_bytes: int = 4 << 20
     """Size of an SDS lake snapshot manifest (an SDS export's is about 100 KB)."""
     max_manifest_depth: int = 32

@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NoReturn
 
 from sqlalchemy import Connection, Engine
 
@@ -208,25 +209,30 @@ class Load:
         """Run ``step`` on every record of ``spec``'s file, reporting progress."""
         self._lines = {}
         reader = RecordReader(self.upload, spec, self.problems)
+        limits = self.upload.limits
         count = rejected = 0
         for record in reader:
-            step(record)
+            if not record.rejected:
+                step(record)
             count += 1
-            rejected += record.rejected
+            if record.rejected:
+                rejected += 1
+                if rejected > limits.max_rejected_records:
+                    limit = limits.max_rejected_records
+                    self._refuse(spec, f"more than {limit:,} records rejected")
             if self.progress and count % _PROGRESS_EVERY == 0:
                 self.progress(FileProgress(spec.name, count, reader.bytes_read, reader.bytes_total))
-        self.report.records[spec.name] = reader.records
-        self.report.rejected[spec.name] = rejected = rejected + reader.skipped
-        self._refuse_if_rejected(spec, reader.records, rejected)
+        self.report.records[spec.name] = count
+        self.report.rejected[spec.name] = rejected
+        reason = limits.refusal(count, rejected, required=spec.required)
+        if reason is not None:
+            self._refuse(spec, reason)
         if self.progress:
             total = reader.bytes_total
             self.progress(FileProgress(spec.name, count, total, total, done=True))
 
-    def _refuse_if_rejected(self, spec: CsvFile, records: int, rejected: int) -> None:
-        """Refuse the upload when ``spec``'s file lost too many records (``ReadLimits.refusal``)."""
-        reason = self.upload.limits.refusal(records, rejected, required=spec.required)
-        if reason is None:
-            return
+    def _refuse(self, spec: CsvFile, reason: str) -> NoReturn:
+        """Refuse the upload for what reading ``spec``'s file found (``ReadLimits``)."""
         problem = LoadProblem("error", spec.name, None, None, None, f"{reason}; upload refused")
         self.problems.append(problem)
         examples = [p for p in self.problems.kept if p.file == spec.name and p is not problem]

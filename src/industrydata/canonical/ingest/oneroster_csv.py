@@ -215,6 +215,8 @@ def _manifest(upload: Upload, problems: ProblemLog) -> dict[str, str]:
     """``file.*`` entries of the manifest by file name (``users.csv`` → ``bulk``)."""
     modes: dict[str, str] = {}
     for record in RecordReader(upload, MANIFEST, problems):
+        if record.rejected:
+            continue
         name, value = record.values["propertyName"], record.values["value"]
         if name == "oneroster.version" and value != "1.1":
             problems.append(

@@ -369,6 +369,9 @@ class _LakeLoad:
                 rejected_rows += text.num_rows - typed.num_rows
                 rejected_rows += writer.insert(typed, file, lines, problems=self.problems)
                 rows += text.num_rows
+                if rejected_rows > self.limits.max_rejected_records:
+                    limit = self.limits.max_rejected_records
+                    self._refuse(file, f"more than {limit:,} rows rejected")
                 self._progress(FileProgress(file, rows, handle.tell(), size))
         rejected_rows += writer.flush(self.problems)
         if malformed.kept:
@@ -380,11 +383,15 @@ class _LakeLoad:
         self.rejected[file] = rejected_rows
         reason = self.limits.refusal(rows, rejected_rows, required=False)
         if reason is not None:
-            problem = _structural(file, None, f"{reason}; snapshot refused")
-            self.problems.append(problem)
-            raise LoadError(f"{file}: {reason}; nothing was changed", problems=[problem])
+            self._refuse(file, reason)
         self._progress(FileProgress(file, rows, size, size, done=True))
         return rows
+
+    def _refuse(self, file: str, reason: str) -> NoReturn:
+        """Refuse the snapshot: a file lost too many rows (``ReadLimits``)."""
+        problem = _structural(file, None, f"{reason}; snapshot refused")
+        self.problems.append(problem)
+        raise LoadError(f"{file}: {reason}; nothing was changed", problems=[problem])
 
     def _progress(self, progress: FileProgress) -> None:
         if self.progress is not None:
