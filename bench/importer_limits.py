@@ -6,11 +6,12 @@ in the same run; prints the measurements and the 512 MiB bound, never asserts.
 
 Every drop of the corpus (``tests/canonical/hostile_drops.py``) is made at its full size
 times ``--scale`` and loaded into a fresh SQLite store holding a small roster, each load in
-a process of its own: its peak RSS (``ru_maxrss``) is the load's, and the reader process of a
-large upload is measured too (``RUSAGE_CHILDREN``). The baseline is an honest district
-(``canonical.generator``) of ``--students`` students, loaded the same way. The bound is
-per process: the writing process and its reader each stay under 512 MiB; their sum is
-printed too.
+a process of its own, made in another: the writer's peak RSS is its ``VmHWM`` (Linux; its
+``ru_maxrss`` would start at the RSS of the process that forked it), the reader process of a
+large upload is measured by ``RUSAGE_CHILDREN`` (an upper bound: it starts at the writer's
+RSS when it was started). The baseline is an honest district (``canonical.generator``) of
+``--students`` students, loaded the same way. The bound is per process: the writing process
+and its reader each stay under 512 MiB; their sum is printed too.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class Measurement:
 def _peaks() -> tuple[int, int]:
     """Peak RSS in bytes of this process and of its largest finished child (Linux: KiB)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    status = Path("/proc/self/status")
+    if status.exists():
+        (line,) = (line for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+        own = int(line.split()[1])
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return own * 1024, children * 1024
 
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         for n, (name, (kind, make, full)) in enumerate(HOSTILE_DROPS.items()):
             size = max(1, int(full * options.scale)) if full else 0
             started = time.perf_counter()
-            drop = make(work / f"drop{n}", size)
+            drop = _in_child(make, work / f"drop{n}", size)
             made = time.perf_counter() - started
             result = _in_child(measure, name, kind, drop, roster, work / f"store{n}.db")
             measured.append((result, size, made))

@@ -196,7 +196,7 @@ HOSTILE_DROPS: dict[str, tuple[str, Callable[[Path, int], Path], int]] = {
     "encrypted member": ("sds-csv", encrypted_member, 0),
     "unknown compression": ("sds-csv", unknown_method, 0),
     "bad CRC": ("sds-csv", bad_crc, 0),
-    "corrupt deflate": ("sds-csv", corrupt_deflate, 10_000_000),
+    "corrupt deflate": ("sds-csv", corrupt_deflate, 1_000_000),
     "all users rejected": ("sds-csv", all_rejected_users, 50_028),
     "deep lake manifest": ("sds-lake", deep_manifest, 100_000),
 }

@@ -206,7 +206,8 @@ class Load:
                 )
 
     def read(self, spec: CsvFile, step: Callable[[Record], None]) -> None:
-        """Run ``step`` on every record of ``spec``'s file, reporting progress."""
+        """Run ``step`` on every record of ``spec``'s file (not on one already rejected for its
+        width), reporting progress; refuse the upload when the file loses too many records."""
         self._lines = {}
         reader = RecordReader(self.upload, spec, self.problems)
         limits = self.upload.limits
@@ -215,11 +216,9 @@ class Load:
             if not record.rejected:
                 step(record)
             count += 1
-            if record.rejected:
-                rejected += 1
-                if rejected > limits.max_rejected_records:
-                    limit = limits.max_rejected_records
-                    self._refuse(spec, f"more than {limit:,} records rejected")
+            rejected += record.rejected
+            if rejected > limits.max_rejected_records:
+                self._refuse(spec, f"more than {limits.max_rejected_records:,} records rejected")
             if self.progress and count % _PROGRESS_EVERY == 0:
                 self.progress(FileProgress(spec.name, count, reader.bytes_read, reader.bytes_total))
         self.report.records[spec.name] = count
