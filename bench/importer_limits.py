@@ -125,6 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="times the full sizes")
     parser.add_argument("--students", type=int, default=DEFAULT_STUDENTS)
+    parser.add_argument(
+        "--drops", type=lambda names: names.split(","), default=list(HOSTILE_DROPS),
+        help="comma-separated names of the drops to load (default: all)",
+    )
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="industrydata-bench-limits-") as folder:
         work = Path(folder)
@@ -138,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
             measure, "honest district", "sds-csv", district, roster, work / "baseline.db"
         )
         measured = []
-        for n, (name, (kind, make, full)) in enumerate(HOSTILE_DROPS.items()):
+        for n, name in enumerate(options.drops):
+            kind, make, full = HOSTILE_DROPS[name]
             size = max(1, int(full * options.scale)) if full else 0
             started = time.perf_counter()
             drop = _in_child(make, work / f"drop{n}", size)
