@@ -323,3 +323,21 @@ def test_a_malformed_lake_manifest_is_refused_in_one_line(
         load_sds_lake(engine, folder, tenant_id=TENANT)
 
     assert reason in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_oneroster_manifest_bomb_is_refused_without_reading_it_all(
+    engine: Engine, tmp_path: Path
+) -> None:
+    drop = tmp_path / "oneroster.zip"
+    with zipfile.ZipFile(drop, "w", zipfile.ZIP_DEFLATED) as archive:
+        manifest = ONEROSTER_DROP["manifest.csv"] + "x\n" * 5_000
+        for name, text in (ONEROSTER_DROP | {"manifest.csv": manifest}).items():
+            archive.writestr(name, text)
+
+    with pytest.raises(LoadError) as raised:
+        load_oneroster_csv(engine, drop, tenant_id=TENANT, limits=ReadLimits(max_members=100))
+
+    reasons = [problem.reason for problem in raised.value.problems]
+    assert reasons[-1] == "more than 100 entries; not read further"
+    entries = ONEROSTER_DROP["manifest.csv"].count("\n") - 1
+    assert len(reasons) == 101 - entries + 1  # the bad lines of 101 records, then the refusal

@@ -212,9 +212,15 @@ def load_oneroster_csv(
 
 
 def _manifest(upload: Upload, problems: ProblemLog) -> dict[str, str]:
-    """``file.*`` entries of the manifest by file name (``users.csv`` → ``bulk``)."""
+    """``file.*`` entries of the manifest by file name (``users.csv`` → ``bulk``); a manifest
+    longer than ``max_members`` entries is a structural problem (it names files and a few
+    properties) and is read no further."""
     modes: dict[str, str] = {}
-    for record in RecordReader(upload, MANIFEST, problems):
+    for count, record in enumerate(RecordReader(upload, MANIFEST, problems)):
+        if count >= upload.limits.max_members:
+            reason = f"more than {upload.limits.max_members:,} entries; not read further"
+            problems.append(structural(MANIFEST.name, record.line, None, reason))
+            break
         if record.rejected:
             continue
         name, value = record.values["propertyName"], record.values["value"]
