@@ -23,10 +23,11 @@ Structural problems reject the whole load and change nothing: a missing or unrea
 manifest (larger than ``ReadLimits.max_manifest_bytes``, nested deeper than
 ``max_manifest_depth``, or not shaped as a CDM manifest), an entity defined by another
 schema, a partition folder or file that is missing or not UTF-8, a row with the wrong
-number of fields, more partition files than ``max_members``. A value of the wrong type (a date-time, boolean or integer that does not
+number of fields or longer than the CSV reader's block (1 MiB), more partition files than
+``max_members``. A value of the wrong type (a date-time, boolean or integer that does not
 parse) rejects its row, and the rest loads, unless a file loses more rows than
-``max_rejected_fraction`` allows (the snapshot replaces the tenant's roster: a broken one
-would empty it). A row longer than the CSV reader's block (1 MiB) is unreadable.
+``ReadLimits.refusal`` allows: the snapshot replaces the tenant's roster, and a broken one
+would empty it.
 """
 
 from __future__ import annotations
@@ -209,10 +210,11 @@ def _depth(document: Any) -> int:
     pending = [(document, 1)]
     while pending:
         value, depth = pending.pop()
-        children = value.values() if isinstance(value, dict) else value
-        if isinstance(value, (dict, list)):
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
             deepest = max(deepest, depth)
-            pending.extend((child, depth + 1) for child in children)
+            pending.extend((child, depth + 1) for child in value)
     return deepest
 
 
