@@ -341,3 +341,16 @@ def test_a_oneroster_manifest_bomb_is_refused_without_reading_it_all(
     assert reasons[-1] == "more than 100 entries; not read further"
     entries = ONEROSTER_DROP["manifest.csv"].count("\n") - 1
     assert len(reasons) == 101 - entries + 1  # the bad lines of 101 records, then the refusal
+
+
+def test_an_archive_whose_end_record_understates_its_entries_is_refused(
+    engine: Engine, tmp_path: Path
+) -> None:
+    drop = HOSTILE_DROPS["100k zip members"][1](tmp_path / "drop", 50)
+    data = bytearray(drop.read_bytes())
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8 : end + 12] = (3).to_bytes(2, "little") * 2  # entries on disk, in total
+    drop.write_bytes(bytes(data))
+
+    with pytest.raises(LoadError, match="more than 10 entries in the archive"):
+        load_sds_csv(engine, drop, tenant_id=TENANT, limits=ReadLimits(max_members=10))

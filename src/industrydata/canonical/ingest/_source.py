@@ -92,6 +92,8 @@ class _FolderUpload(Upload):
 
 class _ZipUpload(Upload):
     def __init__(self, path: Path, archive: zipfile.ZipFile, limits: ReadLimits) -> None:
+        if len(archive.infolist()) > limits.max_members:  # an end record that understated
+            _refuse(path.name, f"more than {limits.max_members:,} entries in the archive")
         members = [
             info
             for info in archive.infolist()
