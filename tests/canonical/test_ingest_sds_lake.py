@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, insert, select
 
+from industrydata.canonical.ingest import ReadLimits
 from industrydata.canonical.ingest.progress import FileProgress
 from industrydata.canonical.ingest.sds_lake import SNAPSHOT_MANIFEST, load_sds_lake
 from industrydata.canonical.sql import TENANT_COLUMN, sql_table
@@ -367,3 +368,39 @@ def test_load_sds_lake_reports_progress_per_file(engine: Engine, tmp_path: Path)
         ("Person", 2),
     ]
     assert done[1].bytes_read == done[1].bytes_total == person_size
+
+
+def test_load_sds_lake_row_longer_than_a_block_is_refused(engine: Engine, tmp_path: Path) -> None:
+    folder = _snapshot(tmp_path, {"Person": f"p1,{SEEN},{'x' * (3 << 20)},,,,,\n"})
+
+    with pytest.raises(LoadError, match="Person/part-00000-0f1e2d3c-c000.csv cannot be read"):
+        load_sds_lake(engine, folder, tenant_id=TENANT)
+
+    assert _stored(engine, "Person") == []
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        (ReadLimits(), "20 of 25 records rejected, more than 10%; snapshot refused"),
+        (ReadLimits(max_rejected_records=5), "more than 5 rows rejected; snapshot refused"),
+    ],
+)
+def test_load_sds_lake_file_losing_too_many_rows_refuses_the_snapshot(
+    engine: Engine, tmp_path: Path, limits: ReadLimits, reason: str
+) -> None:
+    """The snapshot replaces the tenant's roster: a file that lost most of its rows would
+    empty it."""
+    with engine.begin() as connection:
+        connection.execute(insert(sql_table("Person")), [{TENANT_COLUMN: TENANT, "Id": "kept"}])
+    good = "".join(f"p{n},{SEEN},,,,,,\n" for n in range(5))
+    bad = "".join(f"b{n},yesterday,{SEEN.split(',')[1]},,,,,,\n" for n in range(20))
+    folder = _snapshot(tmp_path, {"Person": good + bad})
+    report_file = tmp_path / "problems.csv"
+
+    with pytest.raises(LoadError) as raised:
+        load_sds_lake(engine, folder, tenant_id=TENANT, limits=limits, report_path=report_file)
+
+    assert raised.value.problems[0].reason == reason
+    assert reason in report_file.read_text()
+    assert [row[0] for row in _stored(engine, "Person")] == ["kept"]

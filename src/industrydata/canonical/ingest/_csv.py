@@ -5,21 +5,30 @@ the whole load); records are then streamed with the physical line they start on 
 is line 1), as dicts of the headers the file specification knows, values stripped of
 surrounding blanks. Columns the specification does not name (such as ``password``) are never
 read into a record.
+
+Reading is bounded whatever a file holds: lines are read at most ``max_record_chars`` at a
+time and the characters of one record (all its physical lines) are counted as the ``csv``
+module takes them, so a record that is too long (a gigabyte of NUL bytes, a field that never
+ends) is cut off after ``max_record_chars`` and refuses the upload with one problem: past it,
+where the next record starts cannot be told. A header wider than ``max_columns`` refuses the
+upload; every check on it is linear.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from ...errors import LoadError, LoadProblem
+from ._problems import ProblemLog
 from ._record import Record
-from ._source import Upload
+from ._source import DAMAGED, Upload, damage_reason
 
-__all__ = ["CsvFile", "RecordReader", "check_structure"]
+__all__ = ["CsvFile", "RecordReader", "check_structure", "structural"]
 
 _ENCODING = "utf-8-sig"
 
@@ -39,7 +48,8 @@ class CsvFile:
 
 
 def check_structure(upload: Upload, files: tuple[CsvFile, ...]) -> list[LoadProblem]:
-    """Structural problems: missing required files, unreadable or incomplete headers."""
+    """Structural problems: missing required files, unreadable, too wide or incomplete
+    headers."""
     problems: list[LoadProblem] = []
     for spec in files:
         if spec.name not in upload.names:
@@ -56,12 +66,17 @@ def structural(file: str, line: int | None, column: str | None, reason: str) -> 
 
 
 class RecordReader:
-    """The data records of a checked file; a record of the wrong width is reported, not yielded.
+    """The data records of a checked file; a record of the wrong width is reported and
+    yielded already rejected, without values.
 
     ``bytes_read`` tells how far into the file reading has come (for progress).
+
+    Raises (while iterating):
+        LoadError: the file cannot be read on (not UTF-8, not CSV, a record too long, a
+            damaged zip member); the problem is also added to ``problems``.
     """
 
-    def __init__(self, upload: Upload, spec: CsvFile, problems: list[LoadProblem]) -> None:
+    def __init__(self, upload: Upload, spec: CsvFile, problems: ProblemLog) -> None:
         self.spec = spec
         self.bytes_total = upload.sizes[spec.name]
         self._upload = upload
@@ -74,52 +89,118 @@ class RecordReader:
 
     def __iter__(self) -> Iterator[Record]:
         spec, problems = self.spec, self._problems
-        line = 1
         try:
             with self._upload.open(spec.name) as binary:
                 self._binary = binary
-                handle = io.TextIOWrapper(binary, encoding=_ENCODING, newline="")
-                reader = csv.reader(handle, strict=True)
-                header = next(reader)
+                rows = _csv_records(binary, self._upload.limits.max_record_chars)
+                _, header = next(rows)
                 positions = [(name, header.index(name)) for name in spec.headers if name in header]
                 width = len(header)
-                for fields in reader:
-                    start, line = line + 1, reader.line_num
+                for line, fields in rows:
                     if not fields:
                         continue
                     if len(fields) != width:
+                        record = Record(spec.name, line, {}, problems)
                         reason = f"expected {width} fields, found {len(fields)}; record skipped"
-                        problems.append(LoadProblem("error", spec.name, start, None, None, reason))
+                        record.error(None, None, reason)
+                        yield record
                         continue
                     values = {name: fields[index].strip() for name, index in positions}
-                    yield Record(spec.name, start, values, problems)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            problem = structural(spec.name, line + 1, None, _unreadable(exc))
-            raise LoadError(f"{spec.name} cannot be read", problems=[problem]) from None
+                    yield Record(spec.name, line, values, problems)
+        except _Unreadable as unreadable:
+            problem = structural(spec.name, unreadable.line, None, unreadable.reason)
+        except DAMAGED as exc:
+            problem = structural(spec.name, None, None, damage_reason(exc))
+        else:
+            return
         finally:
             self._binary = None
+        problems.append(problem)
+        raise LoadError(f"{spec.name} cannot be read: {problem.reason}", problems=[problem])
+
+
+class _Unreadable(Exception):
+    """Reading a file cannot go on past ``line``."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+class _RecordTooLong(Exception):
+    """A record has more characters than the limit."""
+
+
+class _BoundedLines:
+    """The physical lines of ``handle`` as the ``csv`` module pulls them, never more than
+    ``limit`` characters of one record in memory: ``record_chars`` counts the characters of
+    the record being read (the caller zeroes it after each record)."""
+
+    def __init__(self, handle: TextIO, limit: int) -> None:
+        self._handle = handle
+        self._limit = limit
+        self.record_chars = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self._handle.readline(self._limit - self.record_chars + 1)
+        if not line:
+            raise StopIteration
+        self.record_chars += len(line)
+        if self.record_chars > self._limit:
+            raise _RecordTooLong
+        return line
+
+
+def _csv_records(binary: BinaryIO, limit: int) -> Iterator[tuple[int, list[str]]]:
+    """Every record of the file (the header first) with the physical line it starts on.
+
+    Raises:
+        _Unreadable: at the first record that cannot be read.
+    """
+    lines = _BoundedLines(io.TextIOWrapper(binary, encoding=_ENCODING, newline=""), limit)
+    reader = csv.reader(lines, strict=True)
+    line = 0
+    try:
+        for fields in reader:
+            yield line + 1, fields
+            line = reader.line_num
+            lines.record_chars = 0
+    except UnicodeDecodeError:
+        raise _Unreadable(line + 1, "not valid UTF-8") from None
+    except csv.Error as exc:
+        raise _Unreadable(line + 1, f"not valid CSV: {exc}") from None
+    except _RecordTooLong:
+        raise _Unreadable(line + 1, f"a record longer than {limit:,} characters") from None
+    except DAMAGED as exc:
+        raise _Unreadable(line + 1, damage_reason(exc)) from None
 
 
 def _check_header(upload: Upload, spec: CsvFile) -> list[LoadProblem]:
+    limits = upload.limits
     try:
         with upload.open(spec.name) as binary:
-            handle = io.TextIOWrapper(binary, encoding=_ENCODING, newline="")
-            header = next(csv.reader(handle, strict=True), None)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        return [structural(spec.name, 1, None, _unreadable(exc))]
+            header = next(_csv_records(binary, limits.max_record_chars), (1, None))[1]
+    except _Unreadable as unreadable:
+        return [structural(spec.name, unreadable.line, None, unreadable.reason)]
+    except DAMAGED as exc:
+        return [structural(spec.name, 1, None, damage_reason(exc))]
     if not header:
         return [structural(spec.name, 1, None, "the header line is missing")]
+    if len(header) > limits.max_columns:
+        reason = f"the header has {len(header):,} columns; at most {limits.max_columns:,}"
+        return [structural(spec.name, 1, None, reason)]
+    present = Counter(header)
     problems = [
         structural(spec.name, 1, name, "required header is missing")
         for name in spec.required_headers
-        if name not in header
+        if name not in present
     ]
     problems += [
         structural(spec.name, 1, name, "header appears more than once")
-        for name in sorted({name for name in header if header.count(name) > 1})
+        for name in sorted(name for name, count in present.items() if count > 1)
     ]
     return problems
-
-
-def _unreadable(exc: UnicodeDecodeError | csv.Error) -> str:
-    return "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"not valid CSV: {exc}"

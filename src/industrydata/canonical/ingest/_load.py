@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NoReturn
 
 from sqlalchemy import Connection, Engine
 
@@ -28,6 +29,8 @@ from ..tables import CANONICAL_TABLES
 from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
 from ._csv import CsvFile, RecordReader
 from ..ids import IdMinter
+from ._limits import DEFAULT_LIMITS, ReadLimits
+from ._problems import ProblemLog, start_report_file
 from ._reader_process import read_in_child
 from ._record import Record
 from ._rows import RowSink, TableRows
@@ -88,12 +91,17 @@ class Load:
         seen: str,
         sink: RowSink,
         progress: ProgressCallback | None,
+        report_path: Path | None = None,
     ) -> None:
         self.upload = upload
         self.progress = progress
         self.source_system_id = source_system_id(tenant_id, self.source_system)
-        self.report = LoadReport(source_system=self.source_system)
-        self.problems: list[LoadProblem] = self.report.problems
+        self.problems = ProblemLog(upload.limits, report_path)
+        self.report = LoadReport(
+            source_system=self.source_system,
+            problems=self.problems.kept,
+            problem_counts=self.problems.counts,
+        )
         self.mint = {
             table.name: IdMinter(tenant_id, self.source_system, table.name)
             for table in CANONICAL_TABLES
@@ -198,19 +206,39 @@ class Load:
                 )
 
     def read(self, spec: CsvFile, step: Callable[[Record], None]) -> None:
-        """Run ``step`` on every record of ``spec``'s file, reporting progress."""
+        """Run ``step`` on every record of ``spec``'s file (not on one already rejected for its
+        width), reporting progress; refuse the upload when the file loses too many records."""
         self._lines = {}
         reader = RecordReader(self.upload, spec, self.problems)
-        count = 0
+        limits = self.upload.limits
+        count = rejected = 0
         for record in reader:
-            step(record)
+            if not record.rejected:
+                step(record)
             count += 1
+            rejected += record.rejected
+            if rejected > limits.max_rejected_records:
+                self._refuse(spec, f"more than {limits.max_rejected_records:,} records rejected")
             if self.progress and count % _PROGRESS_EVERY == 0:
                 self.progress(FileProgress(spec.name, count, reader.bytes_read, reader.bytes_total))
         self.report.records[spec.name] = count
+        self.report.rejected[spec.name] = rejected
+        reason = limits.refusal(count, rejected, required=spec.required)
+        if reason is not None:
+            self._refuse(spec, reason)
         if self.progress:
             total = reader.bytes_total
             self.progress(FileProgress(spec.name, count, total, total, done=True))
+
+    def _refuse(self, spec: CsvFile, reason: str) -> NoReturn:
+        """Refuse the upload for what reading ``spec``'s file found (``ReadLimits``)."""
+        problem = LoadProblem("error", spec.name, None, None, None, f"{reason}; upload refused")
+        self.problems.append(problem)
+        examples = [p for p in self.problems.kept if p.file == spec.name and p is not problem]
+        raise LoadError(
+            f"{spec.name}: {reason}; the upload is refused and nothing was changed",
+            problems=[problem, *examples],
+        )
 
     def claim(self, record: Record, column: str, key: Hashable) -> bool:
         """False (and an error) when a record with the same key came earlier in the file."""
@@ -230,12 +258,25 @@ def read_upload(
     seen: str,
     sink: RowSink,
     progress: ProgressCallback | None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    report_path: Path | None = None,
 ) -> LoadReport:
     """Read the (checked) upload at ``path`` into ``sink``: the part of a load that needs no
-    database, the same in this process or a child."""
-    with open_upload(path) as upload:
-        load = load_class(upload, tenant_id=tenant_id, seen=seen, sink=sink, progress=progress)
-        return load.run()
+    database, the same in this process or a child. Problems are appended to the report file
+    at ``report_path`` as they are found."""
+    with open_upload(path, limits) as upload:
+        load = load_class(
+            upload,
+            tenant_id=tenant_id,
+            seen=seen,
+            sink=sink,
+            progress=progress,
+            report_path=report_path,
+        )
+        try:
+            return load.run()
+        finally:
+            load.problems.close()
 
 
 def run_load(
@@ -248,24 +289,36 @@ def run_load(
     progress: ProgressCallback | None,
     parallel: bool | None,
     what: str,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    report_path: Path | None = None,
 ) -> LoadReport:
     """Check the upload at ``path``, then load it with ``load_class`` in one transaction.
 
     ``parallel`` reads the upload in a child process while this one writes; ``None`` decides
-    by the upload's size (``PARALLEL_FROM_BYTES``).
+    by the upload's size (``PARALLEL_FROM_BYTES``). ``report_path``, when given, becomes a
+    CSV file of every problem (``REPORT_COLUMNS``), written as they are found.
 
     Raises:
-        LoadError: structural problems (``what`` names the format in the message); nothing
-            was written.
+        LoadError: the upload is refused (``what`` names the format in the message): a
+            structural problem, a limit of ``limits`` broken, or too many records of a file
+            rejected; nothing was written.
     """
-    with open_upload(path) as upload:
-        problems = load_class.check(upload)
-        size = sum(upload.sizes.values())
-    if problems:
-        raise LoadError(
-            f"the {what} upload is incomplete ({len(problems)} structural problems)",
-            problems=problems,
-        )
+    if report_path is not None:
+        start_report_file(report_path)
+    try:
+        with open_upload(path, limits) as upload:
+            problems = load_class.check(upload)
+            size = sum(upload.sizes.values())
+        if problems:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise LoadError(
+                f"the {what} upload is refused: {first.file}: {first.reason}{more}",
+                problems=problems,
+            )
+    except LoadError as error:
+        _log(error.problems, limits, report_path)
+        raise
     if parallel is None:
         parallel = size >= PARALLEL_FROM_BYTES
     moment = load_time(now)
@@ -286,6 +339,8 @@ def run_load(
                 seen=seen,
                 writers=writers,
                 progress=progress,
+                limits=limits,
+                report_path=report_path,
             )
         else:
             report = read_upload(
@@ -295,11 +350,22 @@ def run_load(
                 seen=seen,
                 sink=lambda table, rows: writers[table].write(rows),
                 progress=progress,
+                limits=limits,
+                report_path=report_path,
             )
         for writer in writers.values():
             writer.after_load()
         report.rows = {name: writer.written for name, writer in writers.items()}
         return report
+
+
+def _log(problems: list[LoadProblem], limits: ReadLimits, report_path: Path | None) -> None:
+    """Write the problems that refused an upload before it was read to its report file."""
+    log = ProblemLog(limits, report_path)
+    try:
+        log.extend(problems)
+    finally:
+        log.close()
 
 
 def load_time(now: datetime | None) -> datetime:

@@ -9,18 +9,29 @@ encodes them four times faster than pickle), each progress report and finally it
 to run ahead while its files yield many rows cheaply (users) and the writer to catch up
 while they yield few at a higher cost (roles, enrollments). It never touches the database: this process
 keeps the one transaction, and a failure on either side rolls it back.
+
+The child dies with its parent, however the parent ends (even by SIGKILL, which runs no
+clean-up): on Linux the kernel sends it SIGKILL when the parent dies (``PR_SET_PDEATHSIG``),
+and everywhere a watchdog thread ends it once its parent process is gone.
 """
 
 from __future__ import annotations
 
+import ctypes
 import marshal
 import multiprocessing
+import os
 import queue
+import signal
+import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import LoadError
+from ._limits import DEFAULT_LIMITS, ReadLimits
 from .progress import ProgressCallback
 from .report import LoadReport
 
@@ -34,6 +45,8 @@ __all__ = ["read_in_child"]
 
 _QUEUED_MESSAGES = 64
 _POLL_SECONDS = 0.5
+_WATCHDOG_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
 
 
 def read_in_child(
@@ -44,6 +57,8 @@ def read_in_child(
     seen: str,
     writers: dict[str, TableUpsert],
     progress: ProgressCallback | None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    report_path: Path | None = None,
 ) -> LoadReport:
     """Read the upload at ``path`` in a child process, writing its rows here as they come.
 
@@ -54,7 +69,17 @@ def read_in_child(
     messages: Queue[tuple[Any, ...]] = context.Queue(maxsize=_QUEUED_MESSAGES)
     child = context.Process(
         target=_read,
-        args=(load_class, path, tenant_id, seen, progress is not None, messages),
+        args=(
+            load_class,
+            path,
+            tenant_id,
+            seen,
+            progress is not None,
+            messages,
+            limits,
+            report_path,
+            os.getpid(),
+        ),
         name="industrydata-load-reader",
         daemon=True,
     )
@@ -105,8 +130,12 @@ def _read(
     seen: str,
     report_progress: bool,
     messages: Queue[tuple[Any, ...]],
+    limits: ReadLimits,
+    report_path: Path | None,
+    parent: int,
 ) -> None:
     """The child: read the upload, sending rows, progress and the report."""
+    die_with(parent)
     from ._load import read_upload
 
     try:
@@ -117,6 +146,8 @@ def _read(
             seen=seen,
             sink=lambda table, rows: messages.put(("rows", table, marshal.dumps(rows))),
             progress=(lambda done: messages.put(("progress", done))) if report_progress else None,
+            limits=limits,
+            report_path=report_path,
         )
         messages.put(("done", report))
     except LoadError as error:
@@ -126,3 +157,20 @@ def _read(
     finally:
         messages.close()
         messages.join_thread()
+
+
+def die_with(parent: int) -> None:
+    """End this process when the process ``parent`` ends: a reader left running would hold
+    its memory and the upload's files for nothing."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_WATCHDOG_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()

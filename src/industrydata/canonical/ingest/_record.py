@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from ...errors import LoadProblem
 from ..vocabulary import REF_DEFINITIONS, ref_id
+from ._problems import ProblemLog
 
 __all__ = ["Record", "ref_code"]
 
@@ -39,7 +40,7 @@ class Record:
     __slots__ = ("file", "line", "values", "problems", "rejected")
 
     def __init__(
-        self, file: str, line: int, values: dict[str, str], problems: list[LoadProblem]
+        self, file: str, line: int, values: dict[str, str], problems: ProblemLog
     ) -> None:
         self.file = file
         self.line = line

@@ -21,7 +21,9 @@ from sqlalchemy import Engine
 from ...errors import LoadProblem
 from ..vocabulary import ref_id
 from ._csv import CsvFile, RecordReader, check_structure, structural
+from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._load import Load, anchor_id, run_load, user_match_id
+from ._problems import ProblemLog
 from ._record import Record, ref_code
 from ._source import Upload
 from .progress import ProgressCallback
@@ -168,6 +170,8 @@ def load_oneroster_csv(
     now: datetime | None = None,
     progress: ProgressCallback | None = None,
     parallel: bool | None = None,
+    report_path: Path | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> LoadReport:
     """Load a OneRoster 1.1 CSV upload (bulk) as a full upload for ``tenant_id``.
 
@@ -180,10 +184,18 @@ def load_oneroster_csv(
         progress: called while each file is read (see ``FileProgress``).
         parallel: read the files in a child process while this one writes the rows;
             default: for uploads of ``PARALLEL_FROM_BYTES`` and more.
+        report_path: a CSV file to write every problem to, as it is found (created or
+            emptied first); the report holds the first ones and counts.
+        limits: the bounds of reading (``ReadLimits``; the defaults suit any district).
+
+    Returns:
+        Rows written per table, records read and rejected per file, the problems. Records
+        rejected (``report.rejected_records``) were left out and the rest loaded.
 
     Raises:
         LoadError: the manifest is missing or not a bulk roster upload, a listed file or a
-            required header is missing, or a file is not readable CSV; nothing was written.
+            required header is missing, a file is not readable CSV or breaks a limit of
+            ``limits``, or a file has too many rejected records; nothing was written.
     """
     return run_load(
         _OneRosterLoad,
@@ -194,13 +206,23 @@ def load_oneroster_csv(
         progress=progress,
         parallel=parallel,
         what="OneRoster 1.1 CSV",
+        limits=limits,
+        report_path=report_path,
     )
 
 
-def _manifest(upload: Upload, problems: list[LoadProblem]) -> dict[str, str]:
-    """``file.*`` entries of the manifest by file name (``users.csv`` → ``bulk``)."""
+def _manifest(upload: Upload, problems: ProblemLog) -> dict[str, str]:
+    """``file.*`` entries of the manifest by file name (``users.csv`` → ``bulk``); a manifest
+    longer than ``max_members`` entries is a structural problem (it names files and a few
+    properties) and is read no further."""
     modes: dict[str, str] = {}
-    for record in RecordReader(upload, MANIFEST, problems):
+    for count, record in enumerate(RecordReader(upload, MANIFEST, problems)):
+        if count >= upload.limits.max_members:
+            reason = f"more than {upload.limits.max_members:,} entries; not read further"
+            problems.append(structural(MANIFEST.name, record.line, None, reason))
+            break
+        if record.rejected:
+            continue
         name, value = record.values["propertyName"], record.values["value"]
         if name == "oneroster.version" and value != "1.1":
             problems.append(
@@ -241,7 +263,9 @@ class _OneRosterLoad(Load):
         problems = check_structure(upload, (MANIFEST,))
         if problems:
             return problems
-        modes = _manifest(upload, problems)
+        manifest_problems = ProblemLog(upload.limits)
+        modes = _manifest(upload, manifest_problems)
+        problems = list(manifest_problems)
         listed = tuple(spec for spec in ONEROSTER_FILES if modes.get(spec.name) == "bulk")
         for spec in ONEROSTER_FILES:
             entry = f"file.{spec.name.removesuffix('.csv')}"
@@ -257,7 +281,7 @@ class _OneRosterLoad(Load):
         return problems + check_structure(upload, present)
 
     def load_files(self) -> None:
-        modes = _manifest(self.upload, [])
+        modes = _manifest(self.upload, ProblemLog(self.upload.limits))
         steps: dict[str, Callable[[Record], None]] = {
             ACADEMIC_SESSIONS.name: self._session,
             ORGS.name: self._org,

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from ...errors import LoadProblem
 from ._csv import CsvFile, check_structure
+from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._load import Load, anchor_id, run_load, user_match_id
 from ._record import Record, ref_code
 from ._source import Upload
@@ -118,6 +119,8 @@ def load_sds_csv(
     now: datetime | None = None,
     progress: ProgressCallback | None = None,
     parallel: bool | None = None,
+    report_path: Path | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> LoadReport:
     """Load the SDS v2.1 CSV files in ``folder`` as a full upload for ``tenant_id``.
 
@@ -131,10 +134,18 @@ def load_sds_csv(
         progress: called while each file is read (see ``FileProgress``).
         parallel: read the files in a child process while this one writes the rows;
             default: for uploads of ``PARALLEL_FROM_BYTES`` and more.
+        report_path: a CSV file to write every problem to, as it is found (created or
+            emptied first); the report holds the first ones and counts.
+        limits: the bounds of reading (``ReadLimits``; the defaults suit any district).
+
+    Returns:
+        Rows written per table, records read and rejected per file, the problems. Records
+        rejected (``report.rejected_records``) were left out and the rest loaded.
 
     Raises:
-        LoadError: a required file or header is missing or a file is not readable CSV;
-            nothing was written.
+        LoadError: the upload is refused and nothing was written: a required file or header
+            is missing, a file is not readable CSV or breaks a limit of ``limits``, or a file
+            has too many rejected records (``ReadLimits.max_rejected_fraction``).
     """
     return run_load(
         _SdsLoad,
@@ -145,6 +156,8 @@ def load_sds_csv(
         progress=progress,
         parallel=parallel,
         what="SDS v2.1 CSV",
+        limits=limits,
+        report_path=report_path,
     )
 
 

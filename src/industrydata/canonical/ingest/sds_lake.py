@@ -20,9 +20,14 @@ a fresh row number; the rows it replaces leave tombstones through the store's de
 triggers.
 
 Structural problems reject the whole load and change nothing: a missing or unreadable
-manifest, an entity defined by another schema, a partition folder or file that is missing or
-not UTF-8, a row with the wrong number of fields. A value of the wrong type (a date-time,
-boolean or integer that does not parse) rejects its row, and the rest loads.
+manifest (larger than ``ReadLimits.max_manifest_bytes``, nested deeper than
+``max_manifest_depth``, or not shaped as a CDM manifest), an entity defined by another
+schema, a partition folder or file that is missing or not UTF-8, a row with the wrong
+number of fields or longer than the CSV reader's block (1 MiB), more partition files than
+``max_members``. A value of the wrong type (a date-time, boolean or integer that does not
+parse) rejects its row, and the rest loads, unless a file loses more rows than
+``ReadLimits.refusal`` allows: the snapshot replaces the tenant's roster, and a broken one
+would empty it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,6 +51,8 @@ from ..arrow import arrow_schema
 from ..changes import ChangeStamp, begin_change
 from ..sql import ROW_NUMBER_COLUMN, ROW_VERSION_COLUMN, TENANT_COLUMN, sql_table
 from ..tables import CANONICAL_TABLES, SCHEMA_VERSION, CanonicalTable, ColumnType
+from ._limits import DEFAULT_LIMITS, ReadLimits
+from ._problems import ProblemLog, start_report_file
 from .progress import FileProgress, ProgressCallback
 from .report import LoadReport
 
@@ -76,6 +83,8 @@ def load_sds_lake(
     *,
     tenant_id: str,
     progress: ProgressCallback | None = None,
+    report_path: Path | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> LoadReport:
     """Replace ``tenant_id``'s canonical data with the rows of an SDS lake-export snapshot.
 
@@ -85,6 +94,8 @@ def load_sds_lake(
             holding ``snapshot.roster.manifest.cdm.json``.
         tenant_id: whose canonical data the snapshot becomes.
         progress: called while each part file is read, and once when it is done.
+        report_path: a CSV file to write every problem to, as it is found.
+        limits: the bounds of reading (``ReadLimits``).
 
     Returns:
         Rows written per table, rows read per part file (by path inside the snapshot
@@ -95,10 +106,20 @@ def load_sds_lake(
             nothing was written.
     """
     folder = Path(snapshot_folder)
-    entities, problems = _entities(folder)
-    with engine.begin() as connection:
-        load = _LakeLoad(connection, folder, tenant_id, problems, progress)
-        return load.run(entities)
+    if report_path is not None:
+        start_report_file(report_path)
+    problems = ProblemLog(limits, report_path)
+    try:
+        try:
+            entities = _entities(folder, limits, problems)
+        except LoadError as error:
+            problems.extend(error.problems)
+            raise
+        with engine.begin() as connection:
+            load = _LakeLoad(connection, folder, tenant_id, problems, progress, limits)
+            return load.run(entities)
+    finally:
+        problems.close()
 
 
 @dataclass(frozen=True)
@@ -109,16 +130,17 @@ class _Entity:
     files: tuple[Path, ...]
 
 
-def _entities(folder: Path) -> tuple[list[_Entity], list[LoadProblem]]:
-    """The snapshot's canonical tables and their files, and warnings about entities that
-    cannot be loaded (unknown to the canonical schema, or absent from the snapshot)."""
-    manifest = _manifest(folder)
+def _entities(folder: Path, limits: ReadLimits, warnings: ProblemLog) -> list[_Entity]:
+    """The snapshot's canonical tables and their files; warnings about entities that cannot
+    be loaded (unknown to the canonical schema, or absent from the snapshot) go to
+    ``warnings``."""
+    manifest = _manifest(folder, limits)
     known = {table.name: table for table in CANONICAL_TABLES}
     errors: list[LoadProblem] = []
-    warnings: list[LoadProblem] = []
     entities: list[_Entity] = []
-    for entity in manifest.get("entities", []):
-        name = entity.get("entityName") if isinstance(entity, dict) else None
+    files_found = 0
+    for entity in _objects(manifest, "entities"):
+        name = entity.get("entityName")
         if not isinstance(name, str):
             errors.append(_structural(SNAPSHOT_MANIFEST, None, "an entity without entityName"))
             continue
@@ -137,10 +159,11 @@ def _entities(folder: Path) -> tuple[list[_Entity], list[LoadProblem]]:
             errors.append(_structural(SNAPSHOT_MANIFEST, name, reason))
             continue
         try:
-            files = _partition_files(folder, entity)
+            files = _partition_files(folder, entity, limits.max_members - files_found)
         except _NotFound as missing:
             errors.append(_structural(SNAPSHOT_MANIFEST, name, str(missing)))
             continue
+        files_found += len(files)
         entities.append(_Entity(known[name], files))
     if errors:
         raise LoadError(
@@ -151,36 +174,85 @@ def _entities(folder: Path) -> tuple[list[_Entity], list[LoadProblem]]:
         if name not in present:
             reason = f"entity {name} is not in the snapshot; the table is left empty"
             warnings.append(LoadProblem("warning", SNAPSHOT_MANIFEST, None, None, name, reason))
-    return entities, warnings
+    return entities
 
 
-def _manifest(folder: Path) -> dict[str, Any]:
+def _manifest(folder: Path, limits: ReadLimits) -> dict[str, Any]:
+    """The manifest, read whole only when it is small enough and parsed only as deep as
+    ``limits`` allow (``json`` refuses a deeper one with ``RecursionError``, caught)."""
     path = folder / SNAPSHOT_MANIFEST
     try:
-        document = json.loads(path.read_bytes())
+        with path.open("rb") as handle:
+            text = handle.read(limits.max_manifest_bytes + 1)
     except FileNotFoundError:
         problem = _structural(SNAPSHOT_MANIFEST, None, "the snapshot manifest is missing")
         raise LoadError(f"{folder} is not a snapshot folder", problems=[problem]) from None
-    except (OSError, ValueError) as exc:
-        reason = f"the snapshot manifest is not readable JSON: {exc}"
-        raise LoadError(
-            "the snapshot manifest cannot be read",
-            problems=[_structural(SNAPSHOT_MANIFEST, None, reason)],
-        ) from None
+    except OSError as exc:
+        _malformed(f"the snapshot manifest cannot be read ({exc.strerror or exc})")
+    if len(text) > limits.max_manifest_bytes:
+        _malformed(f"the snapshot manifest is larger than {limits.max_manifest_bytes:,} bytes")
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        _malformed(f"the snapshot manifest nests deeper than {limits.max_manifest_depth} levels")
+    except ValueError as exc:
+        _malformed(f"the snapshot manifest is not readable JSON: {exc}")
+    if _depth(document) > limits.max_manifest_depth:
+        _malformed(f"the snapshot manifest nests deeper than {limits.max_manifest_depth} levels")
     if not isinstance(document, dict) or not isinstance(document.get("entities"), list):
-        problem = _structural(SNAPSHOT_MANIFEST, None, "the manifest lists no entities")
-        raise LoadError("the snapshot manifest cannot be read", problems=[problem])
+        _malformed("the manifest lists no entities")
     return document
+
+
+def _depth(document: Any) -> int:
+    """How deep arrays and objects nest in a parsed JSON document (without recursion)."""
+    deepest = 0
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in value)
+    return deepest
+
+
+def _objects(container: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The list of JSON objects at ``key`` (none when absent); anything else is malformed."""
+    value = container.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        _malformed(f"{key} in the snapshot manifest is not a list of objects")
+    return value
+
+
+def _list(container: dict[str, Any], key: str) -> list[Any]:
+    value = container.get(key, [])
+    if not isinstance(value, list):
+        _malformed(f"{key} in the snapshot manifest is not a list")
+    return value
+
+
+def _text(container: dict[str, Any], key: str) -> str | None:
+    value = container.get(key)
+    if value is not None and not isinstance(value, str):
+        _malformed(f"{key} in the snapshot manifest is not a string")
+    return value
+
+
+def _malformed(reason: str) -> NoReturn:
+    problem = _structural(SNAPSHOT_MANIFEST, None, reason)
+    raise LoadError(f"the snapshot manifest cannot be read: {reason}", problems=[problem])
 
 
 def _partition_encodings(entity: dict[str, Any]) -> set[str]:
     """The file formats the entity's partitions declare with CDM ``is.partition.format.*``
     traits; none declared means CSV, the CDM default (the SDS export declares none)."""
-    partitions = [*entity.get("dataPartitions", []), *entity.get("dataPartitionPatterns", [])]
+    partitions = [*_objects(entity, "dataPartitions"), *_objects(entity, "dataPartitionPatterns")]
     traits = [
-        trait.get("traitReference", "") if isinstance(trait, dict) else str(trait)
+        str(trait.get("traitReference", "")) if isinstance(trait, dict) else str(trait)
         for partition in partitions
-        for trait in partition.get("exhibitsTraits", [])
+        for trait in _list(partition, "exhibitsTraits")
     ]
     return {
         trait.removeprefix(_FORMAT_TRAIT).lower()
@@ -193,28 +265,41 @@ class _NotFound(Exception):
     """A partition location of the manifest that is not in the snapshot."""
 
 
-def _partition_files(folder: Path, entity: dict[str, Any]) -> tuple[Path, ...]:
-    """Explicit ``dataPartitions`` and the files matched by ``dataPartitionPatterns``."""
+def _partition_files(folder: Path, entity: dict[str, Any], most: int) -> tuple[Path, ...]:
+    """Explicit ``dataPartitions`` and the files matched by ``dataPartitionPatterns``: at
+    most ``most`` files are looked at."""
     files: list[Path] = []
-    for partition in entity.get("dataPartitions", []):
-        path = _corpus_path(folder, partition.get("location", ""))
+    for partition in _objects(entity, "dataPartitions"):
+        path = _corpus_path(folder, _text(partition, "location") or "")
         if not path.is_file():
             raise _NotFound(f"partition {partition.get('location')} is missing")
         files.append(path)
-    for pattern in entity.get("dataPartitionPatterns", []):
-        root = _corpus_path(folder, pattern.get("rootLocation", ""))
+    for pattern in _objects(entity, "dataPartitionPatterns"):
+        root = _corpus_path(folder, _text(pattern, "rootLocation") or "")
         if not root.is_dir():
             raise _NotFound(f"partition folder {pattern.get('rootLocation')} is missing")
-        expression = pattern.get("regularExpression")
-        glob = pattern.get("globPattern")
-        for path in sorted(candidate for candidate in root.rglob("*") if candidate.is_file()):
+        expression = _text(pattern, "regularExpression")
+        glob = _text(pattern, "globPattern")
+        try:
+            matcher = re.compile(expression) if expression is not None else None
+        except re.error as exc:
+            _malformed(f"regularExpression {expression!r} is not a regular expression: {exc}")
+        candidates = []
+        for candidate in root.rglob("*"):
+            if candidate.is_file():
+                candidates.append(candidate)
+                if len(candidates) + len(files) > most:
+                    _malformed("the snapshot has too many partition files")
+        for path in sorted(candidates):
             relative = "/" + path.relative_to(root).as_posix()
-            if expression is not None:
-                matched = re.search(expression, relative) is not None
+            if matcher is not None:
+                matched = matcher.search(relative) is not None
             else:
                 matched = glob is None or fnmatch.fnmatch(relative, glob)
             if matched:
                 files.append(path)
+    if len(files) > most:
+        _malformed("the snapshot has too many partition files")
     return tuple(files)
 
 
@@ -240,16 +325,19 @@ class _LakeLoad:
         connection: Connection,
         folder: Path,
         tenant_id: str,
-        warnings: list[LoadProblem],
+        problems: ProblemLog,
         progress: ProgressCallback | None,
+        limits: ReadLimits,
     ) -> None:
         self.connection = connection
         self.progress = progress
         self.folder = folder
         self.tenant_id = tenant_id
-        self.problems = list(warnings)
+        self.problems = problems
+        self.limits = limits
         self.rows: dict[str, int] = {table.name: 0 for table in CANONICAL_TABLES}
         self.records: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
 
     def run(self, entities: list[_Entity]) -> LoadReport:
         for table in CANONICAL_TABLES:
@@ -266,29 +354,46 @@ class _LakeLoad:
             source_system=self._source_systems(),
             rows=self.rows,
             records=self.records,
-            problems=self.problems,
+            problems=self.problems.kept,
+            rejected=self.rejected,
+            problem_counts=self.problems.counts,
         )
 
     def _load_file(self, writer: _TableWriter, path: Path, file: str) -> int:
         table = writer.table
-        malformed: list[LoadProblem] = []
-        rows = 0
+        malformed = ProblemLog(self.limits)
+        rows = rejected_rows = 0
         size = path.stat().st_size
         with path.open("rb") as handle:
             for text in _text_batches(handle, size, file, table, malformed):
                 typed, lines, rejected = _typed(text, table, file, first_line=rows + 1)
                 self.problems.extend(rejected)
-                writer.insert(typed, file, lines, problems=self.problems)
+                rejected_rows += text.num_rows - typed.num_rows
+                rejected_rows += writer.insert(typed, file, lines, problems=self.problems)
                 rows += text.num_rows
+                if rejected_rows > self.limits.max_rejected_records:
+                    limit = self.limits.max_rejected_records
+                    self._refuse(file, f"more than {limit:,} rows rejected")
                 self._progress(FileProgress(file, rows, handle.tell(), size))
-        writer.flush(self.problems)
-        if malformed:
+        rejected_rows += writer.flush(self.problems)
+        if malformed.kept:
+            self.problems.extend(malformed.kept)
             raise LoadError(
-                f"{file} does not hold {table.name} rows ({len(malformed)} malformed rows)",
-                problems=malformed,
+                f"{file} does not hold {table.name} rows ({len(malformed):,} malformed rows)",
+                problems=malformed.kept,
             )
+        self.rejected[file] = rejected_rows
+        reason = self.limits.refusal(rows, rejected_rows, required=False)
+        if reason is not None:
+            self._refuse(file, reason)
         self._progress(FileProgress(file, rows, size, size, done=True))
         return rows
+
+    def _refuse(self, file: str, reason: str) -> NoReturn:
+        """Refuse the snapshot: a file lost too many rows (``ReadLimits``)."""
+        problem = _structural(file, None, f"{reason}; snapshot refused")
+        self.problems.append(problem)
+        raise LoadError(f"{file}: {reason}; nothing was changed", problems=[problem])
 
     def _progress(self, progress: FileProgress) -> None:
         if self.progress is not None:
@@ -311,7 +416,7 @@ def _display_path(folder: Path, path: Path) -> str:
 
 
 def _text_batches(
-    handle: BinaryIO, size: int, file: str, table: CanonicalTable, malformed: list[LoadProblem]
+    handle: BinaryIO, size: int, file: str, table: CanonicalTable, malformed: ProblemLog
 ) -> Iterator[pa.RecordBatch]:
     """The file's rows as text columns: null for an unquoted empty field, "" for ``""``."""
     if size == 0:
@@ -434,19 +539,22 @@ class _TableWriter:
         file: str,
         lines: Sequence[int],
         *,
-        problems: list[LoadProblem],
-    ) -> None:
+        problems: ProblemLog,
+    ) -> int:
         """Queue the rows of ``batch`` (found on ``lines`` of ``file``); full chunks are
-        written at once, their conflicts added to ``problems``."""
+        written at once, their conflicts added to ``problems``. Returns the rows of the
+        chunks written that conflicted (not loaded)."""
+        conflicts = 0
         for row, line in zip(_python_rows(batch), lines, strict=True):
             self._pending.append((row, file, line))
             if len(self._pending) >= _CHUNK_ROWS:
-                self.flush(problems)
+                conflicts += self.flush(problems)
+        return conflicts
 
-    def flush(self, problems: list[LoadProblem]) -> None:
-        """Write the queued rows."""
+    def flush(self, problems: ProblemLog) -> int:
+        """Write the queued rows; returns how many conflicted (not loaded)."""
         if not self._pending:
-            return
+            return 0
         chunk, self._pending = self._pending, []
         numbers = self._stamp.row_numbers(len(chunk))
         parameters = [
@@ -455,8 +563,11 @@ class _TableWriter:
         ]
         inserted = self._connection.exec_driver_sql(self._statement, parameters).rowcount
         self.inserted += inserted
-        if inserted < len(chunk):
-            problems.extend(self._conflicts(chunk))
+        if inserted == len(chunk):
+            return 0
+        conflicts = self._conflicts(chunk)
+        problems.extend(conflicts)
+        return len(conflicts)
 
     def _parameters(self, row: tuple[Any, ...], row_number: int) -> dict[str, Any]:
         values = [
