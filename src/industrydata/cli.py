@@ -10,7 +10,6 @@ refused or failed.
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import time
@@ -381,8 +380,14 @@ def add_user(
     )
 
 
-def _problem_table(problems: list[LoadProblem], *, shown: int = 200) -> Table:
-    title = "Problems" if len(problems) <= shown else f"Problems (first {shown} of {len(problems)})"
+def _problem_table(
+    problems: list[LoadProblem], *, total: int | None = None, shown: int = 200
+) -> Table:
+    """The first ``shown`` problems; ``total`` counts those the loader did not keep too."""
+    total = max(total or 0, len(problems))
+    title = (
+        "Problems" if total <= shown else f"Problems (first {min(shown, len(problems))} of {total})"
+    )
     table = Table(title=title)
     for column in ("severity", "file", "line", "column", "value", "reason"):
         table.add_column(column)
@@ -400,7 +405,7 @@ def _problem_table(problems: list[LoadProblem], *, shown: int = 200) -> Table:
     return table
 
 
-def _print_report(report: LoadReport, report_file: Path | None) -> None:
+def _print_report(report: LoadReport) -> None:
     table = Table(title="Rows written per table")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -408,27 +413,12 @@ def _print_report(report: LoadReport, report_file: Path | None) -> None:
         table.add_row(name, str(rows))
     console.print(table)
     if report.problems:
-        console.print(_problem_table(report.problems))
-    console.print(f"errors: {report.errors}, warnings: {report.warnings}")
-    if report_file is not None:
-        _write_problems(report.problems, report_file)
-
-
-def _write_problems(problems: list[LoadProblem], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["severity", "file", "line", "column", "value", "reason"])
-        for problem in problems:
-            writer.writerow(
-                [
-                    problem.severity,
-                    problem.file,
-                    problem.line,
-                    problem.column,
-                    problem.value,
-                    problem.reason,
-                ]
-            )
+        total = len(report.problems) + report.problems_left_out
+        console.print(_problem_table(report.problems, total=total))
+    console.print(
+        f"rejected records: {report.rejected_records}, errors: {report.errors}, "
+        f"warnings: {report.warnings}"
+    )
 
 
 class _RowsPerSecond(ProgressColumn):
@@ -516,19 +506,24 @@ def _import(
         new_tenant = _check_tenant(store, tenant_id, create_tenant=create_tenant)
         try:
             with _load_progress() as progress:
-                report = load(store.write_engine, path, tenant_id=tenant_id, progress=progress)
+                report = load(
+                    store.write_engine,
+                    path,
+                    tenant_id=tenant_id,
+                    progress=progress,
+                    report_path=report_file,
+                )
         except LoadError as error:
             if not _says_it_all(error):
                 console.print(_problem_table(error.problems))
-            if report_file is not None:
-                _write_problems(error.problems, report_file)
             raise
-    _print_report(report, report_file)
+    _print_report(report)
     if new_tenant:
         console.print(f"created tenant {tenant_id}")
-    if report.errors:
+    if report.rejected_records:
         where = f"; the problems are in {report_file}" if report_file is not None else ""
-        rejected = "1 record was" if report.errors == 1 else f"{report.errors} records were"
+        count = report.rejected_records
+        rejected = "1 record was" if count == 1 else f"{count} records were"
         _print_error(f"loaded, but {rejected} rejected{where}", label="warning")
         raise typer.Exit(EXIT_REJECTED_RECORDS)
 
