@@ -22,6 +22,7 @@ IndustryDataError                      500 generalException
 ├── UnsupportedMediaType               415 unsupportedMediaType
 ├── DestinationUnreachable             422 destinationUnreachable
 ├── TooManyRequests                    429 tooManyRequests (+ Retry-After)
+├── StoreBusy                          503 serviceUnavailable (+ Retry-After): write lock contention
 ├── LoadError                          load rejected (CLI exits non-zero)
 └── ExportError                        a run failed while writing (becomes blockingError)
 """
@@ -53,6 +54,7 @@ __all__ = [
     "RunInProgress",
     "ShareNameConflict",
     "StaleETag",
+    "StoreBusy",
     "TooManyInvitees",
     "TooManyRequests",
     "Unauthenticated",
@@ -228,6 +230,18 @@ class TooManyRequests(IndustryDataError):
 
     status = 429
     code = "tooManyRequests"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class StoreBusy(IndustryDataError):
+    """The store's write lock (or a row lock) stayed taken for the whole wait; nothing was
+    changed. 503 with ``Retry-After`` seconds: contention is never an internal error."""
+
+    status = 503
+    code = "serviceUnavailable"
 
     def __init__(self, message: str, *, retry_after_seconds: int) -> None:
         super().__init__(message)

@@ -20,7 +20,7 @@ from .runs import (
     utcnow,
 )
 from .sharing import expire_pending_invitations
-from .store import CredentialSealer, Store, open_store, upgrade_to_head
+from .store import CredentialSealer, Store, create_store_engine, open_store, upgrade_to_head
 
 __all__ = ["Service"]
 
@@ -36,8 +36,10 @@ class Service:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.lake_dir.mkdir(parents=True, exist_ok=True)
-        self.store: Store = open_store(settings.effective_database_url)
-        upgrade_to_head(self.store.write_engine)
+        _migrate(settings.effective_database_url)
+        self.store: Store = open_store(
+            settings.effective_database_url, lock_wait_seconds=settings.store_lock_wait_seconds
+        )
         self.development_keys = None if settings.jwks_url else DevelopmentKeys(settings.data_dir)
         self.token_validator = TokenValidator(
             issuer=settings.token_issuer,
@@ -91,3 +93,12 @@ class Service:
             self.scheduler.stop()
         self.dispatcher.stop()
         self.store.dispose()
+
+
+def _migrate(url: str) -> None:
+    """Upgrade the store with the patient lock wait: a start during an import waits for it."""
+    engine = create_store_engine(url, immediate_transactions=True, pooled=False)
+    try:
+        upgrade_to_head(engine)
+    finally:
+        engine.dispose()
