@@ -1,6 +1,8 @@
 """Execute one run: check the invitee, export in a child process, record the outcome.
 
-The same function runs in the embedded dispatcher's threads and (later) in workers.
+The same function runs in the embedded dispatcher's threads and (later) in workers. The
+outcome is written with retries while the store is busy (``run_finish_retry_seconds``); if it
+still has not landed it goes to ``on_unrecorded`` (the dispatcher keeps it for the tick).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from typing import Any
 
 from ..config import Settings
 from ..directory import is_global_administrator
-from ..errors import IndustryDataError
+from ..errors import IndustryDataError, StoreBusy
 from ..states import FlowState, InvitationStatus, RunStatus, Transition
-from ..store import CredentialSealer, Flow, Invitation, Run, Store
+from ..store import CredentialSealer, Flow, Invitation, Run, Store, retry_while_busy
 from .export_process import ExportJob, ExportStopped, run_export_process
-from .lifecycle import RUN_INTERRUPTED, finish_run, record_progress, run_error
+from .lifecycle import RUN_INTERRUPTED, RunOutcome, record_progress, run_error
 
 __all__ = ["execute_run", "utcnow"]
 
@@ -50,8 +52,13 @@ def execute_run(
     sealer: CredentialSealer,
     stopping: threading.Event | None = None,
     clock: Callable[[], datetime] = utcnow,
+    on_unrecorded: Callable[[RunOutcome], None] | None = None,
 ) -> RunStatus | None:
-    """Carry out a running run to its end; returns its final status (None if not runnable)."""
+    """Carry out a running run to its end; returns its final status (None if not runnable).
+
+    Raises:
+        StoreBusy: the outcome could not be written and there is no ``on_unrecorded``.
+    """
     loaded = _load(store, run_id)
     if loaded is None:
         return None
@@ -59,22 +66,34 @@ def execute_run(
     started = time.monotonic()
     statistics: dict[str, Any] = dict(run.statistics or {})
 
+    def record(outcome: RunOutcome) -> RunStatus:
+        try:
+            retry_while_busy(
+                lambda: outcome.record(store), within_seconds=settings.run_finish_retry_seconds
+            )
+        except StoreBusy:
+            if on_unrecorded is None:
+                raise
+            logger.warning("run %s: store busy, its outcome is kept for the next tick", run_id)
+            on_unrecorded(outcome)
+        return outcome.status
+
     def fail(
         code: str, message: str, target: str | None = None, flow_state: FlowState | None = None
     ) -> RunStatus:
         """End the run as failed (the flow follows: problem, or ``flow_state``)."""
         now = clock()
         statistics["durationSeconds"] = round(time.monotonic() - started, 3)
-        finish_run(
-            store,
-            run_id,
-            status=RunStatus.FAILED,
-            now=now,
-            statistics=statistics,
-            blocking_error=run_error(code, message, now, target),
-            flow_state=flow_state,
+        return record(
+            RunOutcome(
+                run_id,
+                RunStatus.FAILED,
+                now,
+                statistics=statistics,
+                blocking_error=run_error(code, message, now, target),
+                flow_state=flow_state,
+            )
         )
-        return RunStatus.FAILED
 
     with store.reading() as session:
         authorized = is_global_administrator(
@@ -138,8 +157,7 @@ def execute_run(
     statistics["progressPercent"] = 100
     statistics["durationSeconds"] = round(time.monotonic() - started, 3)
     _add_totals(statistics)
-    finish_run(store, run_id, status=RunStatus.COMPLETED, now=clock(), statistics=statistics)
-    return RunStatus.COMPLETED
+    return record(RunOutcome(run_id, RunStatus.COMPLETED, clock(), statistics=statistics))
 
 
 def _add_totals(statistics: dict[str, Any]) -> None:

@@ -1,12 +1,20 @@
 """Persistence: engine and sessions, the service's ORM tables, migrations."""
 
 from ._metadata import Base, metadata
-from .engine import Store, create_store_engine, open_store
+from .engine import (
+    MAINTENANCE_LOCK_WAIT_SECONDS,
+    Store,
+    create_store_engine,
+    is_lock_contention,
+    open_store,
+    retry_while_busy,
+)
 from .migrate import upgrade_to_head
 from .models import DirectoryUser, Flow, Invitation, Run
 from .sealing import CredentialSealer
 
 __all__ = [
+    "MAINTENANCE_LOCK_WAIT_SECONDS",
     "Base",
     "CredentialSealer",
     "DirectoryUser",
@@ -15,7 +23,9 @@ __all__ = [
     "Run",
     "Store",
     "create_store_engine",
+    "is_lock_contention",
     "metadata",
     "open_store",
+    "retry_while_busy",
     "upgrade_to_head",
 ]
