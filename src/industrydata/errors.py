@@ -25,6 +25,7 @@ IndustryDataError                      500 generalException
 ├── StoreBusy                          503 serviceUnavailable (+ Retry-After): write lock contention
 ├── LoadError                          load rejected (CLI exits non-zero)
 └── ExportError                        a run failed while writing (becomes blockingError)
+    └── LoadBeingApplied                   loadInProgress: the tenant's load is half-applied
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "InvalidProperty",
     "InvitationNotPending",
     "InviteeNotGlobalAdministrator",
+    "LoadBeingApplied",
     "LoadError",
     "LoadProblem",
     "NotAcceptable",
@@ -276,3 +278,10 @@ class ExportError(IndustryDataError):
     """A run could not write its snapshot; becomes the run's ``blockingError``."""
 
     code = "exportFailed"
+
+
+class LoadBeingApplied(ExportError):
+    """The tenant's canonical rows are being replaced by a load (its fence is up): an export
+    now would mix old and new rows, so it waits for the load to end."""
+
+    code = "loadInProgress"

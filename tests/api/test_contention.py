@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from industrydata.canonical.sql import CANONICAL_LOADS_APPLYING
 from industrydata.config import Settings
+from industrydata.runs import executor
 from industrydata.runs import RUN_INTERRUPTED, start_run, utcnow
 from industrydata.service import Service
 from industrydata.states import RunTrigger
@@ -174,3 +176,54 @@ def test_a_fresh_run_not_yet_dispatched_is_left_alone_by_the_tick(
 
     run = client.get(f"{FLOWS}/{ready_flow['id']}/runs/{run_id}", headers=admin).json()
     assert run["status"] == "running"
+
+
+def _fence_tenant(service: Service, tenant_id: str) -> None:
+    """What a load of the tenant being applied leaves in the store."""
+    now = utcnow()
+    with service.store.write_engine.begin() as connection:
+        connection.execute(
+            CANONICAL_LOADS_APPLYING.insert().values(
+                tenant_id=tenant_id, version=1, started_at=now, touched_at=now
+            )
+        )
+
+
+def test_a_run_waits_while_a_load_of_its_tenant_is_applied(
+    client: TestClient,
+    service: Service,
+    tenant: TenantUsers,
+    ready_flow: dict[str, Any],
+    admin: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(executor, "FENCED_EXPORT_POLL_SECONDS", 0.2)
+    runs = f"{FLOWS}/{ready_flow['id']}/runs"
+    _fence_tenant(service, tenant.tenant_id)
+
+    run = client.post(runs, headers=admin).json()
+    time.sleep(3)
+    assert client.get(f"{runs}/{run['id']}", headers=admin).json()["status"] == "running"
+    with service.store.write_engine.begin() as connection:
+        connection.execute(CANONICAL_LOADS_APPLYING.delete())
+
+    assert wait_for_run(client, ready_flow["id"], run["id"], admin)["status"] == "completed"
+
+
+def test_a_run_fails_when_a_load_of_its_tenant_stays_half_applied(
+    client: TestClient,
+    service: Service,
+    tenant: TenantUsers,
+    ready_flow: dict[str, Any],
+    admin: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(executor, "FENCED_EXPORT_POLL_SECONDS", 0.2)
+    monkeypatch.setattr(executor, "FENCED_EXPORT_WAIT_SECONDS", 1.0)
+    _fence_tenant(service, tenant.tenant_id)
+
+    run = client.post(f"{FLOWS}/{ready_flow['id']}/runs", headers=admin).json()
+
+    failed = wait_for_run(client, ready_flow["id"], run["id"], admin)
+    assert failed["status"] == "failed"
+    assert failed["blockingError"]["code"] == "loadInProgress"

@@ -16,15 +16,20 @@ from typing import Any
 
 from ..config import Settings
 from ..directory import is_global_administrator
-from ..errors import IndustryDataError, StoreBusy
+from ..errors import IndustryDataError, LoadBeingApplied, StoreBusy
 from ..states import FlowState, InvitationStatus, RunStatus, Transition
 from ..store import CredentialSealer, Flow, Invitation, Run, Store, retry_while_busy
 from .export_process import ExportJob, ExportStopped, run_export_process
 from .lifecycle import RUN_INTERRUPTED, RunOutcome, record_progress, run_error
 
-__all__ = ["execute_run", "utcnow"]
+__all__ = ["FENCED_EXPORT_POLL_SECONDS", "FENCED_EXPORT_WAIT_SECONDS", "execute_run", "utcnow"]
 
 logger = logging.getLogger(__name__)
+
+FENCED_EXPORT_WAIT_SECONDS = 30 * 60.0
+"""How long a run waits for a load of its tenant to finish applying before it fails."""
+
+FENCED_EXPORT_POLL_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -138,11 +143,11 @@ def execute_run(
             allowed_http_endpoints=tuple(settings.allowed_http_endpoints),
             delta_deletion_vectors=settings.delta_deletion_vectors,
         )
-        snapshot_id = run_export_process(
+        snapshot_id = _export_after_loads(
             job,
             on_progress=on_progress,
             on_heartbeat=lambda: record_progress(store, run_id, statistics, clock()),
-            should_stop=stopping,
+            stopping=stopping,
         )
     except ExportStopped as stopped:
         return fail(RUN_INTERRUPTED, f"The run was interrupted: {stopped}.")
@@ -158,6 +163,31 @@ def execute_run(
     statistics["durationSeconds"] = round(time.monotonic() - started, 3)
     _add_totals(statistics)
     return record(RunOutcome(run_id, RunStatus.COMPLETED, clock(), statistics=statistics))
+
+
+def _export_after_loads(
+    job: ExportJob,
+    *,
+    on_progress: Callable[[Any, int, int], bool],
+    on_heartbeat: Callable[[], bool],
+    stopping: threading.Event | None,
+) -> str:
+    """The export, started again every ``FENCED_EXPORT_POLL_SECONDS`` while a load of the
+    tenant is being applied, for ``FENCED_EXPORT_WAIT_SECONDS`` at most (then the run fails
+    with ``loadInProgress``: a load that died half-way keeps its fence until the next one)."""
+    waiting_since = time.monotonic()
+    while True:
+        try:
+            return run_export_process(
+                job, on_progress=on_progress, on_heartbeat=on_heartbeat, should_stop=stopping
+            )
+        except LoadBeingApplied:
+            if time.monotonic() - waiting_since >= FENCED_EXPORT_WAIT_SECONDS:
+                raise
+        if not on_heartbeat():
+            raise ExportStopped("the run is no longer running")
+        if (stopping or threading.Event()).wait(FENCED_EXPORT_POLL_SECONDS):
+            raise ExportStopped("the service is stopping")
 
 
 def _add_totals(statistics: dict[str, Any]) -> None:
