@@ -155,7 +155,6 @@ class Store:
     url: str
     engine: Engine
     write_engine: Engine
-    lock_wait_seconds: float = MAINTENANCE_LOCK_WAIT_SECONDS
 
     def __post_init__(self) -> None:
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
@@ -182,4 +181,4 @@ def open_store(url: str, *, lock_wait_seconds: float = MAINTENANCE_LOCK_WAIT_SEC
     writes = create_store_engine(
         url, immediate_transactions=True, lock_wait_seconds=lock_wait_seconds
     )
-    return Store(url, reads, writes, lock_wait_seconds)
+    return Store(url, reads, writes)

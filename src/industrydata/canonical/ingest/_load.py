@@ -362,8 +362,9 @@ def _load_in_slices(
                         clock.pause()
                 for writer in writers.values():
                     writer.after_load()
-                    connection.commit()
-                    clock.pause()
+                    if clock.due():
+                        connection.commit()
+                        clock.pause()
                 fence.remove()
                 connection.commit()
         finally:
