@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import LoadError
-from .progress import ProgressCallback
 from ._rows import RowSink
+from .progress import ProgressCallback
 from .report import LoadReport
 
 if TYPE_CHECKING:
