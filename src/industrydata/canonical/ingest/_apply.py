@@ -9,9 +9,9 @@ API write waiting for minutes. So on SQLite a load goes in two steps:
 2. **Apply in slices.** The chunks are upserted (``TableUpsert``, unchanged) in transactions
    of about ``APPLY_SLICE_SECONDS``, each followed by a pause of ``APPLY_PAUSE_SECONDS`` that
    lets a waiting writer take the lock. The first transaction takes the tenant's change
-   version and puts the tenant in ``canonical_loads_applying`` (the fence); the last one
-   clears the presence flags of rows the load did not write and removes the fence, so a
-   reader that honours the fence (the export) sees the load whole or not at all.
+   version and puts the tenant in ``canonical_loads_applying`` (the fence); the last ones
+   clear the presence flags of rows the load did not write, and the very last removes the
+   fence, so a reader that honours the fence (the export) sees the load whole or not at all.
 
 A load that fails while applying leaves the rows it applied and the fence: the tenant's
 exports wait until a later load of the tenant completes (a full load rewrites every row it
