@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(
         default=30, gt=0, description="How often the embedded scheduler looks for due work."
     )
+    store_lock_wait_seconds: float = Field(
+        default=3,
+        gt=0,
+        le=60,
+        description="How long a write of the serving process waits for the store's write lock "
+        "(SQLite) or a row lock (PostgreSQL) before the API answers 503 with Retry-After.",
+    )
+    run_finish_retry_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How long a run's executor keeps retrying the write of its outcome while "
+        "the store is busy; after that the periodic tick retries it.",
+    )
     page_size: int = Field(
         default=100, ge=1, le=999, description="Server page size of collection responses."
     )

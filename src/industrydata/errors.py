@@ -24,8 +24,10 @@ IndustryDataError                      500 generalException
 ├── UnsupportedMediaType               415 unsupportedMediaType
 ├── DestinationUnreachable             422 destinationUnreachable
 ├── TooManyRequests                    429 tooManyRequests (+ Retry-After)
+├── StoreBusy                          503 serviceUnavailable (+ Retry-After): write lock contention
 ├── LoadError                          load rejected (CLI exits non-zero)
 └── ExportError                        a run failed while writing (becomes blockingError)
+    └── LoadBeingApplied                   loadInProgress: the tenant's load is half-applied
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ __all__ = [
     "InvitationNotPending",
     "InviteeIsOwner",
     "InviteeNotGlobalAdministrator",
+    "LoadBeingApplied",
     "LoadError",
     "LoadProblem",
     "NotAcceptable",
@@ -57,6 +60,7 @@ __all__ = [
     "RunInProgress",
     "ShareNameConflict",
     "StaleETag",
+    "StoreBusy",
     "TooManyInvitees",
     "TooManyRequests",
     "Unauthenticated",
@@ -250,6 +254,18 @@ class TooManyRequests(IndustryDataError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class StoreBusy(IndustryDataError):
+    """The store's write lock (or a row lock) stayed taken for the whole wait; nothing was
+    changed. 503 with ``Retry-After`` seconds: contention is never an internal error."""
+
+    status = 503
+    code = "serviceUnavailable"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 @dataclass
 class LoadProblem:
     """An error or warning found while loading a CSV file."""
@@ -278,3 +294,10 @@ class ExportError(IndustryDataError):
     """A run could not write its snapshot; becomes the run's ``blockingError``."""
 
     code = "exportFailed"
+
+
+class LoadBeingApplied(ExportError):
+    """The tenant's canonical rows are being replaced by a load (its fence is up): an export
+    now would mix old and new rows, so it waits for the load to end."""
+
+    code = "loadInProgress"

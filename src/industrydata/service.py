@@ -7,9 +7,10 @@ parts to the packages below; nothing is built at import time.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .config import Settings
+from .errors import StoreBusy
 from .identity import DevelopmentKeys, TokenValidator
 from .private_files import private_folder
 from .runs import (
@@ -21,13 +22,18 @@ from .runs import (
     utcnow,
 )
 from .sharing import claim_accepted_destinations, expire_pending_invitations
-from .store import CredentialSealer, Store, open_store, upgrade_to_head
+from .store import CredentialSealer, Store, create_store_engine, open_store, upgrade_to_head
 
 __all__ = ["Service"]
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_STALE_AFTER = timedelta(minutes=5)
+"""Several processes share a PostgreSQL store: a run is another's while its heartbeat is fresh."""
+
+ORPHAN_AFTER = timedelta(seconds=60)
+"""Embedded: a run this process does not own is dead once this old (the margin covers the
+instant between a run's commit and its submission to the dispatcher)."""
 
 
 class Service:
@@ -37,8 +43,10 @@ class Service:
         self.settings = settings
         private_folder(settings.data_dir)
         settings.lake_dir.mkdir(parents=True, exist_ok=True)
-        self.store: Store = open_store(settings.effective_database_url)
-        upgrade_to_head(self.store.write_engine)
+        _migrate(settings.effective_database_url)
+        self.store: Store = open_store(
+            settings.effective_database_url, lock_wait_seconds=settings.store_lock_wait_seconds
+        )
         self.development_keys = None if settings.jwks_url else DevelopmentKeys(settings.data_dir)
         self.token_validator = TokenValidator(
             issuer=settings.token_issuer,
@@ -76,16 +84,42 @@ class Service:
         self.dispatcher.submit(run_id)
 
     def tick(self) -> None:
-        """The periodic work: expiry, schedules, retention, stale-run recovery."""
+        """The periodic work: expiry, schedules, retention, stale-run recovery.
+
+        Each step is its own transaction; one that finds the store busy waits for the next
+        tick without holding up the others.
+        """
         now = utcnow()
+        for step in (self._expire, self._start_due, self._purge, self._recover):
+            try:
+                step(now)
+            except StoreBusy:
+                logger.warning("store busy: %s waits for the next tick", step.__name__)
+
+    def _expire(self, now: datetime) -> None:
         expire_pending_invitations(self.store, now=now)
+
+    def _start_due(self, now: datetime) -> None:
         for run_id in start_due_runs(self.store, now=now):
             self.dispatch(run_id)
+
+    def _purge(self, now: datetime) -> None:
         purge_finished_runs(
             self.store, older_than=now - timedelta(days=self.settings.run_history_days)
         )
-        if not self.embedded:
-            recover_interrupted_runs(self.store, now=now, stale_before=now - HEARTBEAT_STALE_AFTER)
+
+    def _recover(self, now: datetime) -> None:
+        """Write outcomes that found the store busy, then fail runs no executor owns."""
+        self.dispatcher.record_unrecorded_outcomes()
+        stale_after = ORPHAN_AFTER if self.embedded else HEARTBEAT_STALE_AFTER
+        recovered = recover_interrupted_runs(
+            self.store,
+            now=now,
+            stale_before=now - stale_after,
+            owned=self.dispatcher.owned_runs(),
+        )
+        if recovered:
+            logger.warning("marked %d run(s) without an executor as failed", recovered)
 
     def close(self) -> None:
         """Stop the scheduler, interrupt runs cleanly, release the database."""
@@ -93,3 +127,12 @@ class Service:
             self.scheduler.stop()
         self.dispatcher.stop()
         self.store.dispose()
+
+
+def _migrate(url: str) -> None:
+    """Upgrade the store with the patient lock wait: a start during an import waits for it."""
+    engine = create_store_engine(url, immediate_transactions=True, pooled=False)
+    try:
+        upgrade_to_head(engine)
+    finally:
+        engine.dispose()

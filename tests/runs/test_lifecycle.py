@@ -8,17 +8,20 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from industrydata.errors import FlowNotReady, RunInProgress
+from industrydata.errors import FlowNotReady, RunInProgress, StoreBusy
 from industrydata.runs import (
     RUN_INTERRUPTED,
+    RunOutcome,
     apply_flow_state,
     finish_run,
     purge_finished_runs,
     recover_interrupted_runs,
+    record_progress,
     start_run,
 )
 from industrydata.states import RunStatus, RunTrigger, Transition
 from industrydata.store import Flow, Run, Store, open_store
+from tests.contention import write_lock_held
 
 NOW = datetime(2026, 11, 27, 6, 0, 0)
 
@@ -123,6 +126,48 @@ def test_recover_interrupted_runs_with_heartbeat_spares_live_runs(store: Store) 
     with store.reading() as session:
         assert session.get(Run, stale).status == "failed"
         assert session.get(Run, live).status == "running"
+
+
+def test_recover_interrupted_runs_spares_owned_runs(store: Store) -> None:
+    owned = _start(store, _flow(store), now=NOW - timedelta(hours=1))
+    orphan = _start(store, _flow(store), now=NOW - timedelta(hours=1))
+
+    recovered = recover_interrupted_runs(
+        store, now=NOW, stale_before=NOW - timedelta(minutes=1), owned={owned}
+    )
+
+    assert recovered == 1
+    with store.reading() as session:
+        assert session.get(Run, owned).status == "running"
+        assert session.get(Run, orphan).status == "failed"
+
+
+@pytest.fixture
+def impatient_store(store_url: str) -> Store:
+    store = open_store(store_url, lock_wait_seconds=0.2)
+    yield store
+    store.dispose()
+
+
+def test_progress_is_skipped_and_an_outcome_kept_while_the_store_is_busy(
+    impatient_store: Store, store_url: str
+) -> None:
+    store = impatient_store
+    run_id = _start(store, _flow(store))
+    outcome = RunOutcome(run_id, RunStatus.COMPLETED, NOW, statistics={"snapshotId": "s1"})
+
+    with write_lock_held(store_url, "run", "flow"):
+        assert record_progress(store, run_id, {"progressPercent": 50}, NOW)
+        with pytest.raises(StoreBusy):
+            outcome.record(store)
+
+    with store.reading() as session:
+        assert session.get(Run, run_id).status == "running"
+    assert outcome.record(store)
+    with store.reading() as session:
+        run = session.get(Run, run_id)
+        assert (run.status, run.statistics, run.end_at) == ("completed", {"snapshotId": "s1"}, NOW)
+        assert run.flow.sharing_state == "running"
 
 
 def test_purge_finished_runs_keeps_recent_and_running(store: Store) -> None:

@@ -15,7 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ErrorDetail, IndustryDataError, TooManyRequests, Unauthenticated
+from ..errors import (
+    ErrorDetail,
+    IndustryDataError,
+    StoreBusy,
+    TooManyRequests,
+    Unauthenticated,
+)
 from .request_ids import request_id_headers, request_ids
 
 __all__ = ["domain_error_response", "error_response", "install_error_handlers"]
@@ -37,6 +43,7 @@ _HTTP_CODES = {
     429: "tooManyRequests",
     431: "requestHeaderFieldsTooLarge",
     500: "generalException",
+    503: "serviceUnavailable",
 }
 
 
@@ -82,11 +89,16 @@ def domain_error_response(request: Request, exc: IndustryDataError) -> JSONRespo
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    if isinstance(exc, TooManyRequests):
+    if isinstance(exc, (TooManyRequests, StoreBusy)):
         headers["Retry-After"] = str(exc.retry_after_seconds)
-    message = exc.message if exc.status < 500 else "An internal error occurred."
-    if exc.status >= 500:
+    if isinstance(exc, StoreBusy):
+        logger.warning("request refused, store busy: %s %s", request.method, request.url.path)
+        message = exc.message
+    elif exc.status >= 500:
         logger.error("request failed: %s: %s", type(exc).__name__, exc.message)
+        message = "An internal error occurred."
+    else:
+        message = exc.message
     return error_response(
         request,
         status=exc.status,

@@ -39,6 +39,7 @@ from .arrow import conform_batch
 from .changes import ChangePosition
 from .sql import (
     CANONICAL_CHANGES,
+    CANONICAL_LOADS_APPLYING,
     CANONICAL_TOMBSTONES,
     ROW_NUMBER_COLUMN,
     ROW_VERSION_COLUMN,
@@ -125,6 +126,15 @@ class StoreReader:
             cursor.execute(self._compile(query))
             found = cursor.fetchone()
         return None if found is None else ChangePosition(str(found[0]), int(found[1]))
+
+    def load_being_applied(self, tenant_id: str) -> bool:
+        """Whether this transaction sees a load of the tenant half-applied (its fence,
+        ``CANONICAL_LOADS_APPLYING``): its rows are then not a snapshot to export."""
+        fence = CANONICAL_LOADS_APPLYING
+        query = select(fence.c.tenant_id).where(fence.c.tenant_id == tenant_id)
+        with closing(self._connection.cursor()) as cursor:
+            cursor.execute(self._compile(query))
+            return cursor.fetchone() is not None
 
     def removed_row_numbers(self, table: CanonicalTable, tenant_id: str, since: int) -> pa.Array:
         """The row numbers of the tenant's rows of ``table`` deleted after version ``since``

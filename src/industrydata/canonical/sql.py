@@ -9,6 +9,8 @@ version of the row's last insert or update, indexed with ``TenantId`` so an expo
 only what changed. ``canonical_changes`` holds each tenant's counters and
 ``canonical_tombstones`` the row numbers of deleted rows. Migration ``0002_change_tracking``
 adds these to older stores, with the triggers that stamp writes bypassing the loaders.
+``canonical_loads_applying`` fences a tenant while a load applies its rows in several
+transactions (``canonical.ingest``; migration ``0004_load_fence``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .tables import CANONICAL_TABLES, CanonicalTable, ColumnType
 
 __all__ = [
     "CANONICAL_CHANGES",
+    "CANONICAL_LOADS_APPLYING",
     "CANONICAL_TOMBSTONES",
     "ROW_NUMBER_COLUMN",
     "ROW_VERSION_COLUMN",
@@ -93,6 +96,20 @@ CANONICAL_TOMBSTONES = Table(
 )
 """One row per deleted canonical row: its tenant, table (CDM name), number and the version
 of the deletion."""
+
+
+CANONICAL_LOADS_APPLYING = Table(
+    "canonical_loads_applying",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("touched_at", DateTime, nullable=False),
+)
+"""A tenant whose load is being applied (on SQLite, in short transactions): exports of the
+tenant wait while its row is here; a load that failed half-way leaves it until a later load
+of the tenant completes. ``touched_at`` is renewed by every transaction of the load, so a
+second load can tell a live load (refused) from a dead one (taken over)."""
 
 
 def sql_table(table: CanonicalTable | str) -> Table:

@@ -1,4 +1,10 @@
-"""The embedded dispatcher: runs execute in threads of the serving process."""
+"""The embedded dispatcher: runs execute in threads of the serving process.
+
+It knows which runs this process owns: those executing in its threads and those whose
+outcome found the store busy and waits to be written (``record_unrecorded_outcomes``, called
+by the periodic tick). A run marked ``running`` in the store that it does not own has no
+executor left, so the tick may recover it (``recover_interrupted_runs(owned=...)``).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,11 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..config import Settings
+from ..errors import StoreBusy
 from ..states import RunStatus
 from ..store import CredentialSealer, Store
 from .executor import execute_run
+from .lifecycle import RunOutcome
 
 __all__ = ["EmbeddedDispatcher"]
 
@@ -27,10 +35,45 @@ class EmbeddedDispatcher:
         self._sealer = sealer
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="industrydata-run")
+        self._lock = threading.Lock()
+        self._executing: set[str] = set()
+        self._unrecorded: dict[str, RunOutcome] = {}
 
     def submit(self, run_id: str) -> Future[RunStatus | None]:
         """Start executing ``run_id`` (already committed as running) in the background."""
-        return self._pool.submit(self._execute, run_id)
+        with self._lock:
+            self._executing.add(run_id)
+        try:
+            return self._pool.submit(self._execute, run_id)
+        except RuntimeError:
+            with self._lock:
+                self._executing.discard(run_id)
+            raise
+
+    def owned_runs(self) -> frozenset[str]:
+        """Runs this process still answers for: executing, or with an outcome to write."""
+        with self._lock:
+            return frozenset(self._executing | self._unrecorded.keys())
+
+    def record_unrecorded_outcomes(self) -> int:
+        """Write the outcomes that found the store busy; those still busy stay. How many
+        left the list."""
+        with self._lock:
+            waiting = list(self._unrecorded.values())
+        done = 0
+        for outcome in waiting:
+            try:
+                outcome.record(self._store)
+            except StoreBusy:
+                continue
+            with self._lock:
+                self._unrecorded.pop(outcome.run_id, None)
+            done += 1
+        return done
+
+    def _keep_unrecorded(self, outcome: RunOutcome) -> None:
+        with self._lock:
+            self._unrecorded[outcome.run_id] = outcome
 
     def _execute(self, run_id: str) -> RunStatus | None:
         try:
@@ -40,12 +83,19 @@ class EmbeddedDispatcher:
                 settings=self._settings,
                 sealer=self._sealer,
                 stopping=self._stopping,
+                on_unrecorded=self._keep_unrecorded,
             )
         except Exception:
             logger.exception("run %s could not be executed", run_id)
             raise
+        finally:
+            with self._lock:
+                self._executing.discard(run_id)
 
     def stop(self) -> None:
-        """Interrupt running runs at their next table and wait for the threads to end."""
+        """Interrupt running runs at their next table, wait for the threads to end, and try
+        once more to write outcomes still waiting (a run left unwritten is recovered at the
+        next start)."""
         self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.record_unrecorded_outcomes()

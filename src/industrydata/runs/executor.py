@@ -1,6 +1,8 @@
 """Execute one run: check the invitee, export in a child process, record the outcome.
 
-The same function runs in the embedded dispatcher's threads and (later) in workers.
+The same function runs in the embedded dispatcher's threads and (later) in workers. The
+outcome is written with retries while the store is busy (``run_finish_retry_seconds``); if it
+still has not landed it goes to ``on_unrecorded`` (the dispatcher keeps it for the tick).
 """
 
 from __future__ import annotations
@@ -14,16 +16,29 @@ from typing import Any
 
 from ..config import Settings
 from ..directory import is_global_administrator
-from ..errors import DestinationInUse, IndustryDataError
+from ..errors import DestinationInUse, IndustryDataError, LoadBeingApplied, StoreBusy
 from ..lake import DestinationIdentity
 from ..states import FlowState, InvitationStatus, RunStatus, Transition
-from ..store import CredentialSealer, Flow, Invitation, Run, Store, claimed_destination
+from ..store import (
+    CredentialSealer,
+    Flow,
+    Invitation,
+    Run,
+    Store,
+    claimed_destination,
+    retry_while_busy,
+)
 from .export_process import ExportJob, ExportStopped, run_export_process
-from .lifecycle import RUN_INTERRUPTED, finish_run, record_progress, run_error
+from .lifecycle import RUN_INTERRUPTED, RunOutcome, record_progress, run_error
 
-__all__ = ["execute_run", "utcnow"]
+__all__ = ["FENCED_EXPORT_POLL_SECONDS", "FENCED_EXPORT_WAIT_SECONDS", "execute_run", "utcnow"]
 
 logger = logging.getLogger(__name__)
+
+FENCED_EXPORT_WAIT_SECONDS = 30 * 60.0
+"""How long a run waits for a load of its tenant to finish applying before it fails."""
+
+FENCED_EXPORT_POLL_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -55,8 +70,13 @@ def execute_run(
     sealer: CredentialSealer,
     stopping: threading.Event | None = None,
     clock: Callable[[], datetime] = utcnow,
+    on_unrecorded: Callable[[RunOutcome], None] | None = None,
 ) -> RunStatus | None:
-    """Carry out a running run to its end; returns its final status (None if not runnable)."""
+    """Carry out a running run to its end; returns its final status (None if not runnable).
+
+    Raises:
+        StoreBusy: the outcome could not be written and there is no ``on_unrecorded``.
+    """
     loaded = _load(store, run_id)
     if loaded is None:
         return None
@@ -64,22 +84,34 @@ def execute_run(
     started = time.monotonic()
     statistics: dict[str, Any] = dict(run.statistics or {})
 
+    def record(outcome: RunOutcome) -> RunStatus:
+        try:
+            retry_while_busy(
+                lambda: outcome.record(store), within_seconds=settings.run_finish_retry_seconds
+            )
+        except StoreBusy:
+            if on_unrecorded is None:
+                raise
+            logger.warning("run %s: store busy, its outcome is kept for the next tick", run_id)
+            on_unrecorded(outcome)
+        return outcome.status
+
     def fail(
         code: str, message: str, target: str | None = None, flow_state: FlowState | None = None
     ) -> RunStatus:
         """End the run as failed (the flow follows: problem, or ``flow_state``)."""
         now = clock()
         statistics["durationSeconds"] = round(time.monotonic() - started, 3)
-        finish_run(
-            store,
-            run_id,
-            status=RunStatus.FAILED,
-            now=now,
-            statistics=statistics,
-            blocking_error=run_error(code, message, now, target),
-            flow_state=flow_state,
+        return record(
+            RunOutcome(
+                run_id,
+                RunStatus.FAILED,
+                now,
+                statistics=statistics,
+                blocking_error=run_error(code, message, now, target),
+                flow_state=flow_state,
+            )
         )
-        return RunStatus.FAILED
 
     with store.reading() as session:
         authorized = is_global_administrator(
@@ -132,11 +164,11 @@ def execute_run(
             delta_deletion_vectors=settings.delta_deletion_vectors,
             claimed_destination=claimed,
         )
-        snapshot_id = run_export_process(
+        snapshot_id = _export_after_loads(
             job,
             on_progress=on_progress,
             on_heartbeat=lambda: record_progress(store, run_id, statistics, clock()),
-            should_stop=stopping,
+            stopping=stopping,
         )
     except ExportStopped as stopped:
         return fail(RUN_INTERRUPTED, f"The run was interrupted: {stopped}.")
@@ -151,8 +183,32 @@ def execute_run(
     statistics["progressPercent"] = 100
     statistics["durationSeconds"] = round(time.monotonic() - started, 3)
     _add_totals(statistics)
-    finish_run(store, run_id, status=RunStatus.COMPLETED, now=clock(), statistics=statistics)
-    return RunStatus.COMPLETED
+    return record(RunOutcome(run_id, RunStatus.COMPLETED, clock(), statistics=statistics))
+
+
+def _export_after_loads(
+    job: ExportJob,
+    *,
+    on_progress: Callable[[Any, int, int], bool],
+    on_heartbeat: Callable[[], bool],
+    stopping: threading.Event | None,
+) -> str:
+    """The export, started again every ``FENCED_EXPORT_POLL_SECONDS`` while a load of the
+    tenant is being applied, for ``FENCED_EXPORT_WAIT_SECONDS`` at most (then the run fails
+    with ``loadInProgress``: a load that died half-way keeps its fence until the next one)."""
+    waiting_since = time.monotonic()
+    while True:
+        try:
+            return run_export_process(
+                job, on_progress=on_progress, on_heartbeat=on_heartbeat, should_stop=stopping
+            )
+        except LoadBeingApplied:
+            if time.monotonic() - waiting_since >= FENCED_EXPORT_WAIT_SECONDS:
+                raise
+        if not on_heartbeat():
+            raise ExportStopped("the run is no longer running")
+        if (stopping or threading.Event()).wait(FENCED_EXPORT_POLL_SECONDS):
+            raise ExportStopped("the service is stopping")
 
 
 def _add_totals(statistics: dict[str, Any]) -> None:

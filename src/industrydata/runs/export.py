@@ -15,7 +15,7 @@ import pyarrow as pa
 from ..canonical.changes import ChangePosition
 from ..canonical.reader import StoreReader, open_store_reader
 from ..canonical.tables import CANONICAL_TABLES, CanonicalTable
-from ..errors import InvalidDestination
+from ..errors import InvalidDestination, LoadBeingApplied
 from ..lake import (
     Destination,
     SnapshotResult,
@@ -62,6 +62,7 @@ def export_snapshot(
 
     Raises:
         InvalidDestination: the format is not available.
+        LoadBeingApplied: a load of the tenant is half-applied; nothing was written.
         ExportError, DestinationUnreachable: writing failed; nothing was published (with
             ``delta``, tables committed before the failure stay committed).
     """
@@ -76,6 +77,10 @@ def export_snapshot(
             on_progress(result, tables_done, len(CANONICAL_TABLES))
 
     with open_store_reader(store_url) as reader:
+        if reader.load_being_applied(tenant_id):
+            raise LoadBeingApplied(
+                "A load of the tenant's roster is being applied; the export waits for it."
+            )
         if format == DELTA:
             return write_delta(
                 destination,

@@ -2,11 +2,18 @@
 
 Every function here is a short transaction of its own, so a run's state is visible to the
 API while it executes. The flow's state follows each run's outcome (contract §3).
+
+The store may be busy (another writer holds the lock past the wait): progress is then
+skipped (the next one carries it), while a run's outcome (``RunOutcome``) is kept and written
+again until it lands, so a run never stays ``running`` because one write found the store busy.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,12 +22,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..canonical.tables import CANONICAL_TABLES
-from ..errors import FlowNotReady, RunInProgress
+from ..errors import FlowNotReady, RunInProgress, StoreBusy
 from ..states import FlowState, ReadinessStatus, RunStatus, RunTrigger, Transition
 from ..store import Flow, Run, Store
 
 __all__ = [
     "RUN_INTERRUPTED",
+    "RunOutcome",
     "active_run",
     "apply_flow_state",
     "finish_run",
@@ -32,6 +40,8 @@ __all__ = [
     "run_error",
     "start_run",
 ]
+
+logger = logging.getLogger(__name__)
 
 RUN_INTERRUPTED = "runInterrupted"
 
@@ -126,14 +136,21 @@ def start_run(
 
 
 def record_progress(store: Store, run_id: str, statistics: dict[str, Any], now: datetime) -> bool:
-    """Save a running run's statistics and heartbeat; False when it is no longer running."""
-    with store.writing() as session:
-        result = session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status == RunStatus.RUNNING.value)
-            .values(statistics=statistics, heartbeat_at=now)
-        )
-        session.commit()
+    """Save a running run's statistics and heartbeat; False when it is no longer running.
+
+    A busy store skips this progress (True: the run goes on; the next progress carries it).
+    """
+    try:
+        with store.writing() as session:
+            result = session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == RunStatus.RUNNING.value)
+                .values(statistics=statistics, heartbeat_at=now)
+            )
+            session.commit()
+    except StoreBusy:
+        logger.info("run %s: store busy, progress skipped", run_id)
+        return True
     return result.rowcount == 1
 
 
@@ -171,6 +188,34 @@ def finish_run(
     return True
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, kept until written: ``record`` may be called again after StoreBusy."""
+
+    run_id: str
+    status: RunStatus
+    end_at: datetime
+    statistics: dict[str, Any] | None = None
+    blocking_error: dict[str, Any] | None = None
+    flow_state: FlowState | None = None
+
+    def record(self, store: Store) -> bool:
+        """Write the outcome (``finish_run``); False when the run is no longer running.
+
+        Raises:
+            StoreBusy: the store stayed locked; nothing was written.
+        """
+        return finish_run(
+            store,
+            self.run_id,
+            status=self.status,
+            now=self.end_at,
+            statistics=self.statistics,
+            blocking_error=self.blocking_error,
+            flow_state=self.flow_state,
+        )
+
+
 def run_error(code: str, message: str, now: datetime, target: str | None = None) -> dict[str, Any]:
     """A run's ``blockingError`` (publicError)."""
     return {
@@ -183,18 +228,23 @@ def run_error(code: str, message: str, now: datetime, target: str | None = None)
 
 
 def recover_interrupted_runs(
-    store: Store, *, now: datetime, stale_before: datetime | None = None
+    store: Store,
+    *,
+    now: datetime,
+    stale_before: datetime | None = None,
+    owned: Collection[str] = (),
 ) -> int:
-    """Mark runs left ``running`` by a dead process as failed with ``runInterrupted``.
+    """Mark runs left ``running`` by a dead executor as failed with ``runInterrupted``.
 
     With ``stale_before`` only runs whose heartbeat is older are taken (several processes
     share the store); without it every running run is (the embedded single process starts).
+    Runs in ``owned`` (executing in this process, or with an outcome still to write) are left.
     """
     with store.reading() as session:
         query = select(Run.id).where(Run.status == RunStatus.RUNNING.value)
         if stale_before is not None:
             query = query.where(Run.heartbeat_at < stale_before)
-        run_ids = list(session.scalars(query))
+        run_ids = [run_id for run_id in session.scalars(query) if run_id not in owned]
     message = "The run was interrupted (the process executing it stopped) and did not finish."
     recovered = 0
     for run_id in run_ids:

@@ -2,12 +2,20 @@
 
 from ._metadata import Base, metadata
 from .claims import ClaimRefusal, claim_destination, claimed_destination, find_conflict
-from .engine import Store, create_store_engine, open_store
+from .engine import (
+    MAINTENANCE_LOCK_WAIT_SECONDS,
+    Store,
+    create_store_engine,
+    is_lock_contention,
+    open_store,
+    retry_while_busy,
+)
 from .migrate import upgrade_to_head
 from .models import DestinationClaim, DirectoryUser, Flow, Invitation, Run
 from .sealing import CredentialSealer
 
 __all__ = [
+    "MAINTENANCE_LOCK_WAIT_SECONDS",
     "Base",
     "ClaimRefusal",
     "CredentialSealer",
@@ -21,7 +29,9 @@ __all__ = [
     "claimed_destination",
     "create_store_engine",
     "find_conflict",
+    "is_lock_contention",
     "metadata",
     "open_store",
+    "retry_while_busy",
     "upgrade_to_head",
 ]

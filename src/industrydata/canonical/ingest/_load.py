@@ -1,19 +1,20 @@
 """What every full load shares, whatever the format: reading into canonical rows (stable ids,
-the SourceSystem and RefDefinition rows, duplicate detection, progress) and writing them in
-one transaction.
+the SourceSystem and RefDefinition rows, duplicate detection, progress) and writing them.
 
 A format module subclasses ``Load`` with its files (in the order they load, referenced files
 first) and one step per file that validates a record and adds canonical rows. A ``Load``
 never touches the database: it hands row chunks to a sink. ``run_load`` checks the upload's
-structure, then opens the transaction, takes the tenant's change version for it
-(``canonical.changes``), has ``TableUpsert`` write what the load reads and fixes the presence
-flags; a load either commits whole or not at all. A large upload is read
-in a child process (``_reader_process``) while this one writes, so reading and validating
-run beside the database instead of before it.
+structure, takes the tenant's change version (``canonical.changes``), has ``TableUpsert``
+write what the load reads and fixes the presence flags. On PostgreSQL that is one
+transaction, written while the upload is read; on SQLite, whose one write lock would keep
+every other writer out for the whole load, the rows are read into a spool first and applied
+in short transactions behind a fence that keeps exports of the tenant out until the load is
+whole (``_apply``). A large upload is read in a child process (``_reader_process``).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -23,10 +24,11 @@ from typing import NoReturn
 from sqlalchemy import Connection, Engine
 
 from ...errors import LoadError, LoadProblem
-from ..changes import begin_change
+from ..changes import ChangeStamp, begin_change
 from ..ids import source_system_id
 from ..tables import CANONICAL_TABLES
 from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
+from ._apply import LoadFence, RowSpool, SliceClock
 from ._csv import CsvFile, RecordReader
 from ..ids import IdMinter
 from ._limits import DEFAULT_LIMITS, ReadLimits
@@ -292,16 +294,18 @@ def run_load(
     limits: ReadLimits = DEFAULT_LIMITS,
     report_path: Path | None = None,
 ) -> LoadReport:
-    """Check the upload at ``path``, then load it with ``load_class`` in one transaction.
+    """Check the upload at ``path``, then load it with ``load_class``: in one transaction on
+    PostgreSQL; on SQLite read into a spool first, then applied in short transactions behind
+    the tenant's fence (``_apply``), so the store's write lock is never held for long.
 
-    ``parallel`` reads the upload in a child process while this one writes; ``None`` decides
-    by the upload's size (``PARALLEL_FROM_BYTES``). ``report_path``, when given, becomes a
-    CSV file of every problem (``REPORT_COLUMNS``), written as they are found.
+    ``parallel`` reads the upload in a child process; ``None`` decides by the upload's size
+    (``PARALLEL_FROM_BYTES``). ``report_path``, when given, becomes a CSV file of every
+    problem (``REPORT_COLUMNS``), written as they are found.
 
     Raises:
         LoadError: the upload is refused (``what`` names the format in the message): a
             structural problem, a limit of ``limits`` broken, or too many records of a file
-            rejected; nothing was written.
+            rejected; or another load of the tenant is being applied. Nothing was written.
     """
     if report_path is not None:
         start_report_file(report_path)
@@ -322,41 +326,124 @@ def run_load(
     if parallel is None:
         parallel = size >= PARALLEL_FROM_BYTES
     moment = load_time(now)
-    with engine.begin() as connection, _page_cache(connection):
-        stamp = begin_change(connection, tenant_id)
-        writers = {
-            table.name: TableUpsert(connection, table, tenant_id=tenant_id, now=moment, stamp=stamp)
-            for table in CANONICAL_TABLES
-        }
-        for writer in writers.values():
-            writer.before_load()
-        seen = driver_time(moment)
-        if parallel:
-            report = read_in_child(
-                load_class,
-                path,
-                tenant_id=tenant_id,
-                seen=seen,
-                writers=writers,
-                progress=progress,
-                limits=limits,
-                report_path=report_path,
-            )
-        else:
-            report = read_upload(
-                load_class,
-                path,
-                tenant_id=tenant_id,
-                seen=seen,
-                sink=lambda table, rows: writers[table].write(rows),
-                progress=progress,
-                limits=limits,
-                report_path=report_path,
-            )
+    read = _Reading(
+        load_class,
+        path,
+        tenant_id=tenant_id,
+        seen=driver_time(moment),
+        progress=progress,
+        parallel=parallel,
+        limits=limits,
+        report_path=report_path,
+    )
+    if engine.dialect.name == "sqlite":
+        return _load_in_slices(read, engine, tenant_id, moment)
+    return _load_in_one_transaction(read, engine, tenant_id, moment)
+
+
+class _Reading:
+    """How a load reads its upload: in this process or in a child, into a sink."""
+
+    def __init__(
+        self,
+        load_class: type[Load],
+        path: Path,
+        *,
+        tenant_id: str,
+        seen: str,
+        progress: ProgressCallback | None,
+        parallel: bool,
+        limits: ReadLimits,
+        report_path: Path | None,
+    ) -> None:
+        self._arguments = (load_class, path)
+        self._tenant_id = tenant_id
+        self._seen = seen
+        self._progress = progress
+        self._parallel = parallel
+        self._limits = limits
+        self._report_path = report_path
+
+    def into(self, sink: RowSink) -> LoadReport:
+        read = read_in_child if self._parallel else read_upload
+        return read(
+            *self._arguments,
+            tenant_id=self._tenant_id,
+            seen=self._seen,
+            sink=sink,
+            progress=self._progress,
+            limits=self._limits,
+            report_path=self._report_path,
+        )
+
+
+def _upserts(
+    connection: Connection, tenant_id: str, moment: datetime
+) -> tuple[ChangeStamp, dict[str, TableUpsert]]:
+    """Take the tenant's change version and ready a writer per table (in the transaction)."""
+    stamp = begin_change(connection, tenant_id)
+    writers = {
+        table.name: TableUpsert(connection, table, tenant_id=tenant_id, now=moment, stamp=stamp)
+        for table in CANONICAL_TABLES
+    }
+    for writer in writers.values():
+        writer.before_load()
+    return stamp, writers
+
+
+def _load_in_one_transaction(
+    read: _Reading, engine: Engine, tenant_id: str, moment: datetime
+) -> LoadReport:
+    """PostgreSQL: row locks keep other writers free, so the load is one transaction, written
+    while it is read."""
+    with engine.begin() as connection:
+        _, writers = _upserts(connection, tenant_id, moment)
+        report = read.into(lambda table, rows: writers[table].write(rows))
         for writer in writers.values():
             writer.after_load()
-        report.rows = {name: writer.written for name, writer in writers.items()}
-        return report
+    report.rows = {name: writer.written for name, writer in writers.items()}
+    return report
+
+
+def _load_in_slices(
+    read: _Reading, engine: Engine, tenant_id: str, moment: datetime
+) -> LoadReport:
+    """SQLite: read into a spool (beside the database, on its disk), then apply it in short
+    transactions behind the tenant's fence (``_apply``), so other writers wait a slice at
+    most, never the whole load."""
+    database = engine.url.database
+    beside = Path(database).parent if database and database != ":memory:" else None
+    with tempfile.TemporaryDirectory(prefix="industrydata-load-", dir=beside) as folder:
+        spool = RowSpool(Path(folder) / "rows.marshal")
+        try:
+            report = read.into(spool.write)
+            with engine.connect() as connection, _page_cache(connection):
+                stamp, writers = _upserts(connection, tenant_id, moment)
+                fence = LoadFence(connection, tenant_id)
+                fence.take(stamp.version, _utcnow())
+                connection.commit()
+                clock = SliceClock()
+                for table, rows in spool.chunks():
+                    writers[table].write(rows)
+                    if clock.due():
+                        fence.renew(_utcnow())
+                        connection.commit()
+                        clock.pause()
+                for writer in writers.values():
+                    writer.after_load()
+                    if clock.due():
+                        connection.commit()
+                        clock.pause()
+                fence.remove()
+                connection.commit()
+        finally:
+            spool.close()
+    report.rows = {name: writer.written for name, writer in writers.items()}
+    return report
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _log(problems: list[LoadProblem], limits: ReadLimits, report_path: Path | None) -> None:

@@ -8,7 +8,8 @@ encodes them four times faster than pickle), each progress report and finally it
 ``LoadReport`` through a bounded queue. The queue is deep enough (some 80 MB) for the child
 to run ahead while its files yield many rows cheaply (users) and the writer to catch up
 while they yield few at a higher cost (roles, enrollments). It never touches the database: this process
-keeps the one transaction, and a failure on either side rolls it back.
+hands the rows to its sink (the load's transaction, or its spool on SQLite), and a failure on
+either side stops the load.
 
 The child dies with its parent, however the parent ends (even by SIGKILL, which runs no
 clean-up): on Linux the kernel sends it SIGKILL when the parent dies (``PR_SET_PDEATHSIG``),
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import LoadError
 from ._limits import DEFAULT_LIMITS, ReadLimits
+from ._rows import RowSink
 from .progress import ProgressCallback
 from .report import LoadReport
 
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from multiprocessing.queues import Queue
 
     from ._load import Load
-    from ._upsert import TableUpsert
 
 __all__ = ["read_in_child"]
 
@@ -55,12 +56,13 @@ def read_in_child(
     *,
     tenant_id: str,
     seen: str,
-    writers: dict[str, TableUpsert],
+    sink: RowSink,
     progress: ProgressCallback | None,
     limits: ReadLimits = DEFAULT_LIMITS,
     report_path: Path | None = None,
 ) -> LoadReport:
-    """Read the upload at ``path`` in a child process, writing its rows here as they come.
+    """Read the upload at ``path`` in a child process, handing its rows to ``sink`` here as
+    they come.
 
     Raises:
         LoadError: the upload could not be read (as in-process), or the child died.
@@ -89,7 +91,7 @@ def read_in_child(
             kind, *payload = _next_message(messages, child)
             if kind == "rows":
                 table, rows = payload
-                writers[table].write(marshal.loads(rows))
+                sink(table, marshal.loads(rows))
             elif kind == "progress":
                 if progress is not None:
                     progress(payload[0])
