@@ -83,6 +83,24 @@ def test_same_tenant_overlap_is_409(
     assert client.get(f"{FLOWS}/{other_flow}/runs", headers=invitee).json()["value"] == []
 
 
+def test_a_refused_accept_makes_no_folder_inside_the_claimed_destination(
+    client: TestClient,
+    settings: Settings,
+    flow: dict[str, Any],
+    other_flow: str,
+    invitee: dict[str, str],
+) -> None:
+    assert _accept(client, flow["id"], invitee, accept_body(settings, "held")).status_code == 200
+    _first_run(client, flow["id"], invitee)
+    before = sorted(path.relative_to(settings.lake_dir) for path in settings.lake_dir.rglob("*"))
+
+    response = _accept(client, other_flow, invitee, accept_body(settings, "held/inside/deeper"))
+
+    assert response.status_code == 409, response.text
+    after = sorted(path.relative_to(settings.lake_dir) for path in settings.lake_dir.rglob("*"))
+    assert after == before
+
+
 def test_siblings_sharing_a_string_prefix_do_not_conflict(
     client: TestClient,
     settings: Settings,

@@ -131,14 +131,19 @@ def test_parse_destination_development_storage_shorthand() -> None:
     assert spec.access.blob_endpoint == "http://127.0.0.1:10000/devstoreaccount1"
 
 
-def test_open_destination_creates_folder_inside_allowed_root(tmp_path: Path) -> None:
+def test_open_destination_creates_the_folder_at_the_first_write_not_before(
+    tmp_path: Path,
+) -> None:
     root = tmp_path / "lake"
 
     destination = _open(f"file://{root}/tenant/a", [tmp_path / "other", root])
 
     assert isinstance(destination, LocalDestination)
     assert destination.root == (root / "tenant" / "a").resolve()
+    assert not root.exists()
+    destination.probe()
     assert destination.root.is_dir()
+    assert list(destination.root.iterdir()) == []
 
 
 def test_open_destination_dotdot_inside_root_is_allowed(tmp_path: Path) -> None:
@@ -266,8 +271,9 @@ def test_open_destination_folder_that_cannot_be_created_is_unreachable(tmp_path:
     blocker = tmp_path / "a-file"
     blocker.write_bytes(b"not a folder")
 
+    destination = _open(f"file://{blocker}/sub", [tmp_path])
     with pytest.raises(DestinationUnreachable) as raised:
-        _open(f"file://{blocker}/sub", [tmp_path])
+        destination.probe()
 
     assert raised.value.status == 422
     assert "Not a directory" in raised.value.message

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import ExportError
+from ..errors import DestinationUnreachable, ExportError
 from .destination import Destination, DestinationIdentity
 
 __all__ = ["LocalDestination", "SymlinkRefused"]
@@ -62,13 +62,17 @@ class LocalDestination(Destination):
         descriptor = os.open("/", _DIRECTORY_FLAGS)
         try:
             for depth, name in enumerate([*above, *below]):
-                if create and depth >= len(above) - 1:
-                    try:
-                        os.mkdir(name, dir_fd=descriptor)
-                    except FileExistsError:
-                        pass
                 shown = "/".join(below[: depth - len(above) + 1])
-                child = _open_folder(descriptor, name, shown)
+                try:
+                    child = _open_folder(descriptor, name, shown, create=create)
+                except OSError as exc:
+                    if depth < len(above) and (create or exc.errno != errno.ENOENT):
+                        # The root cannot be made or opened: the destination is unusable (a
+                        # root not made yet only means that nothing is there to read).
+                        raise DestinationUnreachable(
+                            f"The destination folder cannot be used: {exc.strerror}."
+                        ) from exc
+                    raise
                 os.close(descriptor)
                 descriptor = child
             yield descriptor
@@ -179,8 +183,18 @@ class LocalDestination(Destination):
             return
 
 
-def _open_folder(parent: int, name: str, shown: str) -> int:
-    """A descriptor of the folder ``name`` in ``parent``, unless ``name`` is a link."""
+def _open_folder(parent: int, name: str, shown: str, *, create: bool = False) -> int:
+    """A descriptor of the folder ``name`` in ``parent``, unless ``name`` is a link.
+
+    With ``create`` a missing folder is made: the root was checked inside an allowed root when
+    the destination was opened, and its folders are made by the first write, not before."""
+    if create:
+        try:
+            os.mkdir(name, 0o777, dir_fd=parent)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise _refusal(exc, parent, name, shown) from exc
     try:
         return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
     except OSError as exc:

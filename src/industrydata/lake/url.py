@@ -22,7 +22,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidDestination
-from ._storage_errors import storage_errors, unreachable_on_failure
 from .azure import AzureBlobDestination
 from .blob_access import MAX_CREDENTIAL_CHARS, BlobAccess, blob_access
 from .destination import Destination
@@ -221,13 +220,13 @@ def _container_path(path: str) -> str:
 
 
 def _allowed_folder(requested: Path, allowed_roots: Sequence[Path]) -> Path:
-    """The folder, resolved (symlinks and '..' followed), created, inside an allowed root."""
+    """The folder, resolved (symlinks and '..' followed), inside an allowed root.
+
+    Nothing is created here: the folder is made by the first write (the accept's probe), after
+    the destination's claim was checked, and never through a link planted since
+    (``LocalDestination`` follows none)."""
     roots = [Path(root).resolve() for root in allowed_roots]
-    folder = _inside(requested.resolve(), roots)
-    with unreachable_on_failure(), storage_errors("create", ""):
-        folder.mkdir(parents=True, exist_ok=True)
-    # Resolve again: a symlink planted while the folders were being created must not win.
-    return _inside(folder.resolve(), roots)
+    return _inside(requested.resolve(), roots)
 
 
 def _inside(folder: Path, roots: Sequence[Path]) -> Path:
