@@ -54,6 +54,26 @@ def test_allowed_storage_endpoints_former_variable_name_still_read(
     ]
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "127.0.0.1:10000",
+        "ftp://127.0.0.1:10000",
+        "http://",
+        "http://127.0.0.1:notaport",
+        "http://user:secret@127.0.0.1:10000",
+        "http://127.0.0.1:10000/devstoreaccount1",
+        "http://127.0.0.1:10000?x=1",
+    ],
+)
+def test_a_malformed_storage_endpoint_entry_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, entry: str
+) -> None:
+    monkeypatch.setenv("INDUSTRYDATA_ALLOWED_STORAGE_ENDPOINTS", f"http://[::1]:10000,{entry}")
+    with pytest.raises(ValidationError, match="origins such as"):
+        Settings()
+
+
 def test_default_database_is_sqlite_in_data_dir(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.effective_database_url == f"sqlite:///{tmp_path.resolve() / 'industrydata.db'}"

@@ -143,7 +143,10 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
-            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+            value = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                _check_origin(str(entry))
         return value
 
     @field_validator("public_url")
@@ -207,3 +210,26 @@ class Settings(BaseSettings):
     def allowed_local_roots(self) -> list[Path]:
         """Every folder a file:// destination may resolve into."""
         return [self.lake_dir.resolve(), *self.local_destination_roots]
+
+
+def _check_origin(entry: str) -> None:
+    """Refuse an allow-list entry that is not ``http(s)://host[:port]``: a typo must not
+    quietly list nothing (or more than meant)."""
+    try:
+        parts = urlsplit(entry)
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path.strip("/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            "allowed_storage_endpoints entries must be origins such as "
+            "http://127.0.0.1:10000 (scheme, host and port only)"
+        )
