@@ -125,3 +125,20 @@ def test_parse_run_create_keeps_only_display_name() -> None:
     )
     with pytest.raises(InvalidProperty):
         parse_run_create({"@odata.type": "#microsoft.graph.industryData.dataShareOutgoingFlow"})
+
+
+def test_an_unknown_property_name_is_repeated_only_when_short_and_plain() -> None:
+    with pytest.raises(InvalidProperty) as plain:
+        parse_flow_update({"colour": "blue"})
+    assert plain.value.target == "colour"
+    assert "'colour'" in plain.value.message
+
+    secret = "DefaultEndpointsProtocol=https;AccountKey=" + "k" * 80
+    with pytest.raises(InvalidProperty) as odd:
+        parse_flow_update({secret: "x"})
+    assert secret not in odd.value.message
+    assert odd.value.target == "(unnamed)"
+
+    with pytest.raises(InvalidProperty) as credential:
+        parse_accept({"destination": {"url": "file:///x", "credential": {secret: "v"}}})
+    assert secret not in credential.value.message

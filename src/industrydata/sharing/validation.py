@@ -94,12 +94,20 @@ def _properties(body: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if "@" not in key}
 
 
+_SHOWN_NAME = re.compile(r"[A-Za-z@#_][\w@.#-]{0,63}")
+
+
+def _shown(name: str) -> str:
+    """A property name the client sent, as an error may repeat it: short names of the usual
+    characters as they are; anything else (long, odd, possibly a secret pasted as a key) not."""
+    return name if _SHOWN_NAME.fullmatch(name) else "(unnamed)"
+
+
 def _reject_unknown(properties: dict[str, Any], known: set[str] | frozenset[str]) -> None:
     unknown = sorted(set(properties) - set(known))
     if unknown:
-        raise InvalidProperty(
-            f"Property '{unknown[0]}' does not exist on this type.", target=unknown[0]
-        )
+        name = _shown(unknown[0])
+        raise InvalidProperty(f"Property '{name}' does not exist on this type.", target=name)
 
 
 def _string(value: Any, name: str) -> str:
@@ -234,7 +242,7 @@ def _credential(value: Any) -> dict[str, str] | None:
     ((kind, secret),) = value.items()
     if kind not in _CREDENTIAL_KINDS:
         raise InvalidProperty(
-            f"'destination.credential.{kind}' is not a credential kind "
+            f"'destination.credential.{_shown(kind)}' is not a credential kind "
             "(accountKey, sasToken, connectionString).",
             target="destination.credential",
         )
