@@ -10,7 +10,8 @@ presence flag (``IsActiveInSession`` / ``IsPresentInSource``), which is a change
 - in a table with LastSeen, one statement after the load clears the flag of the rows whose
   LastSeen is not the load's time (the rows the load did not write);
 - PersonIdentifier has a presence flag but no LastSeen: the load remembers the ids it wrote
-  (only when the tenant had identifiers before) and clears the flag of the others.
+  (only when the tenant had identifiers before; 16 bytes each, ``WrittenIds``) and clears the
+  flag of the others, reading the stored ids in pages of ``_ID_PAGE``.
 
 The upsert is SQLAlchemy Core ``insert ... on_conflict_do_update`` of the dialect; in a table
 without LastSeen it rewrites a row only when a value changed (its version is not a value), so
@@ -42,6 +43,7 @@ from sqlalchemy.engine import Dialect
 from ..changes import ChangeStamp
 from ..sql import ROW_NUMBER_COLUMN, ROW_VERSION_COLUMN, TENANT_COLUMN, sql_table
 from ..tables import CanonicalTable
+from ._keys import WrittenIds
 from ._rows import FIRST_SEEN, LAST_SEEN, PRESENCE_COLUMNS, row_columns
 
 __all__ = ["TableUpsert", "driver_time"]
@@ -50,6 +52,8 @@ _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _POSITIONAL = {"sqlite": "qmark", "postgresql": "format"}
 _SQLITE_PARAMETERS = 999
 """Parameters per statement that every SQLite takes (the limit before 3.32)."""
+_ID_PAGE = 50_000
+"""Stored ids read at a time when clearing the presence flag of the rows a load did not write."""
 
 
 def driver_time(moment: datetime) -> str:
@@ -86,7 +90,7 @@ class TableUpsert:
             self._grouped_statement = _upsert_sql(connection.dialect, table, self._group)
         self._presence = next((name for name in PRESENCE_COLUMNS if table.has_column(name)), None)
         self._row_id = itemgetter(row_columns(table).index(table.key[0]))
-        self._ids_written: set[str] | None = None
+        self._ids_written: WrittenIds | None = None
 
     def before_load(self) -> None:
         """Start remembering the ids written when the presence of rows cannot be told from
@@ -96,7 +100,7 @@ class TableUpsert:
         tenant = self._sql.c[TENANT_COLUMN]
         first = select(tenant).where(tenant == self._tenant_id).limit(1)
         if self._connection.execute(first).first() is not None:
-            self._ids_written = set()
+            self._ids_written = WrittenIds()
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         """Upsert one chunk of row tuples (``TableRows`` order)."""
@@ -137,19 +141,26 @@ class TableUpsert:
     def _clear_unwritten(self, present: Any) -> None:
         ids = self._sql.c[self.table.key[0]]
         tenant = self._sql.c[TENANT_COLUMN]
-        # All the tenant's ids, straight from the primary key index; clearing a flag that is
-        # already clear changes nothing.
-        stored = self._connection.execute(select(ids).where(tenant == self._tenant_id))
-        written = self._ids_written or set()
-        absent = [{"absent_id": id_} for (id_,) in stored if id_ not in written]
-        if absent:
-            self._connection.execute(
-                update(self._sql)
-                .where(tenant == self._tenant_id, ids == bindparam("absent_id"))
-                .where(present.is_not(False))
-                .values({present.name: False, ROW_VERSION_COLUMN: self._stamp.version}),
-                absent,
-            )
+        written = self._ids_written or WrittenIds()
+        clear = (
+            update(self._sql)
+            .where(tenant == self._tenant_id, ids == bindparam("absent_id"))
+            .where(present.is_not(False))
+            .values({present.name: False, ROW_VERSION_COLUMN: self._stamp.version})
+        )
+        # All the tenant's ids, a page at a time in the primary key's order; clearing a flag
+        # that is already clear changes nothing.
+        page = select(ids).where(tenant == self._tenant_id).order_by(ids).limit(_ID_PAGE)
+        after = None
+        while True:
+            query = page if after is None else page.where(ids > after)
+            stored = list(self._connection.execute(query).scalars())
+            if not stored:
+                return
+            absent = written.absent(stored)
+            if absent:
+                self._connection.execute(clear, [{"absent_id": id_} for id_ in absent])
+            after = stored[-1]
 
 
 def _upsert_sql(dialect: Dialect, table: CanonicalTable, rows: int = 1) -> str:

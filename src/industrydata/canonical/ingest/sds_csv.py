@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 
 from ...errors import LoadProblem
 from ._csv import CsvFile, check_structure
+from ._deferred import Deferred
+from ._keys import KnownIds
 from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._load import Load, anchor_id, run_load, user_match_id
 from ._record import Record, ref_code
@@ -168,12 +170,17 @@ class _SdsLoad(Load):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.sessions: dict[str, str] = {}
-        self.orgs: dict[str, str] = {}
-        self.users: dict[str, str] = {}
-        self.courses: dict[str, str] = {}
-        self.classes: dict[str, str] = {}
-        self._pending_orgs: list[tuple[Record, dict[str, str]]] = []
+        self.sessions = KnownIds(self.mint["Session"])
+        self.orgs = KnownIds(self.mint["Organization"])
+        self.users = KnownIds(self.mint["Person"])
+        self.courses = KnownIds(self.mint["Course"])
+        self.classes = KnownIds(self.mint["Section"])
+        self._pending_orgs = Deferred()
+        """(line, parentSourcedId, Organization row) of each org, until all orgs are known."""
+
+    def close(self) -> None:
+        self._pending_orgs.close()
+        super().close()
 
     @classmethod
     def check(cls, upload: Upload) -> list[LoadProblem]:
@@ -209,7 +216,7 @@ class _SdsLoad(Load):
             record.error("endDate", end, "endDate is before startDate")
         if record.rejected or not self.claim(record, "sourcedId", key):
             return
-        self.sessions[key] = session_id = self.mint["Session"](key)
+        session_id = self.sessions.add(key)
         self.add(
             "Session",
             Id=session_id,
@@ -227,18 +234,18 @@ class _SdsLoad(Load):
         org_type = record.enum("type", "RefOrgType", required=True)
         if record.rejected or not self.claim(record, "sourcedId", key):
             return
-        self.orgs[key] = org_id = self.mint["Organization"](key)
+        org_id = self.orgs.add(key)
         row = {"Id": org_id, "ExternalId": key, "Name": name, "RefOrganizationTypeId": org_type}
-        self._pending_orgs.append((record, row))
+        self._pending_orgs.append((record.line, record.values.get("parentSourcedId", ""), row))
 
     def _write_orgs(self) -> None:
         """Organizations are written once all are known: a parent may come after its child."""
-        for record, row in self._pending_orgs:
+        for line, parent_key, row in self._pending_orgs.drain():
+            record = Record(ORGS.name, line, {"parentSourcedId": parent_key}, self.problems)
             parent = record.reference("parentSourcedId", self.orgs, "org")
             self.add(
                 "Organization", **row, Identifier=row["ExternalId"], ParentOrganizationId=parent
             )
-        self._pending_orgs = []
 
     def _user(self, record: Record) -> None:
         key = record.text("sourcedId", required=True)
@@ -247,7 +254,7 @@ class _SdsLoad(Load):
         phones = [(column, record.phone(column)) for column in ("phone", "sms")]
         if record.rejected or not self.claim(record, "sourcedId", key):
             return
-        self.users[key] = person_id = self.mint["Person"](key)
+        person_id = self.users.add(key)
         self.add(
             "Person",
             Id=person_id,
@@ -274,7 +281,7 @@ class _SdsLoad(Load):
         grade = record.enum("grade", "RefGradeLevel")
         if record.rejected or not self.claim(record, "sourcedId", key):
             return
-        self.courses[key] = course_id = self.mint["Course"](key)
+        course_id = self.courses.add(key)
         self.add(
             "Course",
             Id=course_id,
@@ -307,7 +314,7 @@ class _SdsLoad(Load):
         course = record.reference("courseSourcedId", self.courses, "course")
         if record.rejected or not self.claim(record, "sourcedId", key):
             return
-        self.classes[key] = section_id = self.mint["Section"](key)
+        section_id = self.classes.add(key)
         self.add(
             "Section",
             Id=section_id,
@@ -334,7 +341,7 @@ class _SdsLoad(Load):
         session_key = record.values.get("sessionSourcedId", "") if session else ""
         role_code = ref_code(role)
         key = (user_key, org_key, role_code, session_key)
-        if not self.claim(record, "userSourcedId", key):
+        if not self.claim(record, "userSourcedId", *key):
             return
         parts = ("Role", org_key, user_match_id(SOURCE_SYSTEM, user_key), session_key, role_code)
         external_id = "_".join(part for part in parts if part)
@@ -361,7 +368,7 @@ class _SdsLoad(Load):
         class_key, user_key = record.values["classSourcedId"], record.values["userSourcedId"]
         role_code = ref_code(role)
         key = (class_key, user_key, role_code)
-        if not self.claim(record, "userSourcedId", key):
+        if not self.claim(record, "userSourcedId", *key):
             return
         self.add(
             "Enrollment",
@@ -409,7 +416,7 @@ class _SdsLoad(Load):
         if record.rejected:
             return
         key = (record.values["userSourcedId"], flag)
-        if not self.claim(record, "flag", key):
+        if not self.claim(record, "flag", *key):
             return
         self.add(
             "PersonDemographicPersonFlag",
@@ -428,7 +435,7 @@ class _SdsLoad(Load):
         if record.rejected:
             return
         key = (record.values["userSourcedId"], record.values["relationshipUserSourcedId"], role)
-        if not self.claim(record, "relationshipUserSourcedId", key):
+        if not self.claim(record, "relationshipUserSourcedId", *key):
             return
         self.add(
             "PersonRelationship",
