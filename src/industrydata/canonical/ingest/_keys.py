@@ -7,8 +7,8 @@ presence flag). Python dicts and sets of the keys cost 180 to 260 bytes per key,
 district (or a drop of millions of valid records) took a process past 512 MiB. Here a key is
 a 128-bit fingerprint in flat arrays:
 
-- ``KeyTable``: an open-addressing hash table of fingerprints (16 bytes a slot, 24 with a
-  value such as a line number), at most three quarters full.
+- ``KeyTable``: an open-addressing hash table of fingerprints (16 bytes a slot, 20 with a
+  value such as a line number), at most four fifths full.
 - ``KnownIds``: the canonical ids minted for a file's source keys, for references.
 - ``WrittenIds``: the canonical ids a writer wrote, 16 bytes each, sorted once at the end.
 
@@ -43,8 +43,14 @@ __all__ = [
 _LOW = (1 << 64) - 1
 _TAKEN = 1 << 63
 """Set in every stored high word: a zero high word marks a free slot."""
-_MAX_LOAD = 0.75
+_MAX_LOAD = 0.8
+"""Linear probing still finds a free slot in a few probes on average (13 at the limit)."""
 _FIRST_CAPACITY = 1 << 10
+_SMALL_VALUES = "I"
+"""Values take 4 bytes until one does not fit (a line past 4,294,967,295), then 8."""
+_SMALL_LIMIT = (1 << 32) - 1
+_GROW_BLOCK = 1 << 18
+"""Slots moved at a time when the table grows: bounds numpy's temporary arrays."""
 
 
 def fingerprint(*parts: str) -> int:
@@ -59,13 +65,13 @@ def id_fingerprint(canonical_id: str) -> int:
 
 
 class KeyTable:
-    """A set of 128-bit fingerprints, each with an optional integer value, in flat arrays:
-    16 bytes a slot (24 with values), between 3/8 and 3/4 of the slots taken."""
+    """A set of 128-bit fingerprints, each with an optional value (an integer from 0), in flat
+    arrays: 16 bytes a slot (20 with values), between 2/5 and 4/5 of the slots taken."""
 
     __slots__ = ("_high", "_low", "_values", "_mask", "_count", "_limit")
 
     def __init__(self, *, values: bool = False) -> None:
-        self._values: array[int] | None = array("q") if values else None
+        self._values: array[int] | None = array(_SMALL_VALUES) if values else None
         self._allocate(_FIRST_CAPACITY)
         self._count = 0
 
@@ -110,6 +116,8 @@ class KeyTable:
         highs[slot] = high
         lows[slot] = low
         if self._values is not None:
+            if value > _SMALL_LIMIT and self._values.typecode == _SMALL_VALUES:
+                self._values = array("q", self._values)
             self._values[slot] = value
         self._count += 1
         if self._count > self._limit:
@@ -132,45 +140,51 @@ class KeyTable:
         self._high = array("Q", bytes(8 * capacity))
         self._low = array("Q", bytes(8 * capacity))
         if self._values is not None:
-            self._values = array("q", bytes(8 * capacity))
+            values = array(self._values.typecode)
+            self._values = array(values.typecode, bytes(values.itemsize * capacity))
         self._mask = capacity - 1
         self._limit = int(capacity * _MAX_LOAD)
 
     def _grow(self) -> None:
-        """Twice the slots; every key placed again (with numpy: a few passes, not a Python
-        loop per key)."""
-        highs = np.frombuffer(self._high, dtype=np.uint64)
-        lows = np.frombuffer(self._low, dtype=np.uint64)
-        taken = np.flatnonzero(highs)
-        old_high, old_low = highs[taken], lows[taken]
-        old_values = None
-        if self._values is not None:
-            old_values = np.frombuffer(self._values, dtype=np.int64)[taken]
-        del highs, lows  # release the exports of the old arrays before they are replaced
+        """Twice the slots; every key placed again, a block of slots at a time, each block
+        with numpy (a few passes, not a Python loop per key)."""
+        old_high, old_low, old_values = self._high, self._low, self._values
         self._allocate(2 * (self._mask + 1))
         new_high = np.frombuffer(self._high, dtype=np.uint64)
         new_low = np.frombuffer(self._low, dtype=np.uint64)
-        new_values = None
-        if self._values is not None:
-            new_values = np.frombuffer(self._values, dtype=np.int64)
+        new_values = _numbers(self._values)
         mask = np.uint64(self._mask)
-        slots = old_low & mask
-        pending = np.arange(len(taken))
-        while len(pending):
-            wanted = slots[pending]
-            free = new_high[wanted] == 0
-            # Of the keys wanting one free slot, the first takes it; the others probe on.
-            first = np.unique(wanted[free], return_index=True)[1]
-            placed = pending[free][first]
-            where = slots[placed]
-            new_high[where] = old_high[placed]
-            new_low[where] = old_low[placed]
-            if new_values is not None and old_values is not None:
-                new_values[where] = old_values[placed]
-            keep = np.ones(len(pending), dtype=bool)
-            keep[np.flatnonzero(free)[first]] = False
-            pending = pending[keep]
-            slots[pending] = (slots[pending] + np.uint64(1)) & mask
+        for start in range(0, len(old_high), _GROW_BLOCK):
+            block = slice(start, start + _GROW_BLOCK)
+            highs = np.frombuffer(old_high, dtype=np.uint64)[block]
+            taken = np.flatnonzero(highs)
+            highs = highs[taken]
+            lows = np.frombuffer(old_low, dtype=np.uint64)[block][taken]
+            values = _numbers(old_values)
+            if values is not None:
+                values = values[block][taken]
+            slots = lows & mask
+            pending = np.arange(len(taken))
+            while len(pending):
+                wanted = slots[pending]
+                free = np.flatnonzero(new_high[wanted] == 0)
+                # Of the keys wanting one free slot, the first takes it; the others probe on.
+                first = free[np.unique(wanted[free], return_index=True)[1]]
+                placed = pending[first]
+                where = slots[placed]
+                new_high[where] = highs[placed]
+                new_low[where] = lows[placed]
+                if new_values is not None and values is not None:
+                    new_values[where] = values[placed]
+                pending = np.delete(pending, first)
+                slots[pending] = (slots[pending] + np.uint64(1)) & mask
+
+
+def _numbers(values: array[int] | None) -> np.ndarray | None:
+    """A numpy view of a value array (``I`` or ``q``)."""
+    if values is None:
+        return None
+    return np.frombuffer(values, dtype=np.uint32 if values.typecode == "I" else np.int64)
 
 
 class KeyLookup(Protocol):
@@ -179,31 +193,43 @@ class KeyLookup(Protocol):
     def get(self, key: str) -> str | None: ...
 
 
-class KnownIds:
-    """The source keys of a file's records as the canonical ids minted for them: what a
-    reference to that file is checked against (``KeyLookup``)."""
+_RECENT = 4096
+"""Source keys whose id a ``KnownIds`` keeps at hand: references to one record come in runs
+(the enrollments of a student), and minting an id costs more than the look-up."""
 
-    __slots__ = ("_mint", "_ids")
+
+class KnownIds:
+    """The records of a file as the canonical ids minted (by ``mint``) from their source keys:
+    what a reference to that file is checked against (``KeyLookup``)."""
+
+    __slots__ = ("_mint", "_ids", "_recent")
 
     def __init__(self, mint: IdMinter) -> None:
         self._mint = mint
         self._ids = KeyTable()
+        self._recent: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def __contains__(self, key: str) -> bool:
-        return id_fingerprint(self._mint(key)) in self._ids
+        return self.get(key) is not None
 
-    def add(self, key: str) -> str:
-        """Remember ``key``; its canonical id."""
-        canonical_id = self._mint(key)
+    def add(self, canonical_id: str) -> None:
+        """Remember the record whose id ``mint`` made ``canonical_id``."""
         self._ids.add(id_fingerprint(canonical_id))
-        return canonical_id
 
     def get(self, key: str) -> str | None:
+        found = self._recent.get(key)
+        if found is not None:
+            return found
         canonical_id = self._mint(key)
-        return canonical_id if id_fingerprint(canonical_id) in self._ids else None
+        if id_fingerprint(canonical_id) not in self._ids:
+            return None
+        if len(self._recent) >= _RECENT:
+            self._recent.clear()
+        self._recent[key] = canonical_id
+        return canonical_id
 
     @property
     def nbytes(self) -> int:
@@ -233,37 +259,46 @@ def _uuid_bytes(ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(packed).view("S16").reshape(-1), valid
 
 
+_RUN_IDS = 1 << 20
+"""Ids sorted together into one run: sorting never needs more than a run's 16 MiB again."""
+
+
 class WrittenIds:
-    """The canonical ids (UUID texts) a writer wrote, 16 bytes each: which of the stored ids
-    it did not write."""
+    """The canonical ids (UUID texts) a writer wrote, 16 bytes each, in sorted runs: which of
+    the stored ids it did not write."""
 
     def __init__(self) -> None:
-        self._chunks: list[np.ndarray] = []
-        self._sorted: np.ndarray | None = None
+        self._runs: list[np.ndarray] = []
+        self._unsorted: list[np.ndarray] = []
+        self._unsorted_count = 0
 
     def update(self, ids: Iterable[str]) -> None:
         values, valid = _uuid_bytes(ids)
         if not valid.all():
             raise ValueError("a load writes canonical ids (UUID text) only")
-        self._chunks.append(values)
-        self._sorted = None
+        self._unsorted.append(values)
+        self._unsorted_count += len(values)
+        if self._unsorted_count >= _RUN_IDS:
+            self._sort_run()
 
     def __len__(self) -> int:
-        return sum(len(chunk) for chunk in self._chunks)
+        return sum(map(len, self._runs)) + self._unsorted_count
 
     def absent(self, ids: list[str]) -> list[str]:
         """Those of ``ids`` that were not written."""
-        if self._sorted is None:
-            whole = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype="S16")
-            self._chunks = []
-            self._sorted = np.unique(whole)
-            del whole
-            self._chunks = [self._sorted]
+        self._sort_run()
         values, valid = _uuid_bytes(ids)
-        written = self._sorted
-        where = np.searchsorted(written, values)
         found = np.zeros(len(ids), dtype=bool)
-        inside = where < len(written)
-        found[inside] = written[where[inside]] == values[inside]
+        for run in self._runs:
+            where = np.searchsorted(run, values)
+            inside = where < len(run)
+            found[inside] |= run[where[inside]] == values[inside]
         found &= valid
         return [ids[n] for n in np.flatnonzero(~found)]
+
+    def _sort_run(self) -> None:
+        if self._unsorted:
+            run = np.concatenate(self._unsorted)
+            self._unsorted, self._unsorted_count = [], 0
+            run.sort()
+            self._runs.append(run)

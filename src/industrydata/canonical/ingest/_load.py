@@ -31,7 +31,7 @@ from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
 from ._apply import LoadFence, RowSpool, SliceClock
 from ..ids import IdMinter
 from ._csv import CsvFile, RecordReader
-from ._keys import KeyTable, fingerprint
+from ._keys import KeyTable
 from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._problems import ProblemLog, start_report_file
 from ._reader_process import read_in_child
@@ -247,10 +247,11 @@ class Load:
         """Release what the load holds outside memory (its report file)."""
         self.problems.close()
 
-    def claim(self, record: Record, column: str, *key: str) -> bool:
-        """False (and an error) when a record with the same key (its parts) came earlier in
-        the file. Keys are remembered as fingerprints with their line (``KeyTable``)."""
-        first = self._lines.setdefault(fingerprint(*key), record.line)
+    def claim(self, record: Record, column: str, key: int) -> bool:
+        """False (and an error) when a record with the same key came earlier in the file.
+        ``key`` is the 128-bit fingerprint of the record's key (``_keys``): the
+        ``id_fingerprint`` of the row id minted from it, or its ``fingerprint``."""
+        first = self._lines.setdefault(key, record.line)
         if first is not None:
             reason = f"duplicate of the record on line {first}"
             record.error(column, record.values.get(column), reason)

@@ -318,7 +318,9 @@ class _OneRosterLoad(Load):
             reason = "status is tobedeleted; record not loaded"
             record.warning("status", record.values["status"], reason)
             return False
-        return not record.rejected and self.claim(record, "sourcedId", record.values["sourcedId"])
+        if record.rejected:
+            return False
+        return self.claim(record, "sourcedId", fingerprint(record.values["sourcedId"]))
 
     def _write_pending(self, table: str, column: str, known: KeyLookup, what: str) -> None:
         """Rows whose parent may come later in their own file, written once all are known."""
@@ -345,7 +347,8 @@ class _OneRosterLoad(Load):
             record.error("endDate", end, "endDate is before startDate")
         if not self._keep(record):
             return
-        session_id = self.sessions.add(key)
+        session_id = self.mint["Session"](key)
+        self.sessions.add(session_id)
         row = {
             "Id": session_id,
             "EndDate": end,
@@ -363,7 +366,8 @@ class _OneRosterLoad(Load):
         org_type = record.enum("type", "RefOrgType", required=True)
         if not self._keep(record):
             return
-        org_id = self.orgs.add(key)
+        org_id = self.mint["Organization"](key)
+        self.orgs.add(org_id)
         row = {
             "Id": org_id,
             "ExternalId": key,
@@ -382,7 +386,8 @@ class _OneRosterLoad(Load):
         subjects = _subject_codes(record)
         if not self._keep(record):
             return
-        course_id = self.courses.add(key)
+        course_id = self.mint["Course"](key)
+        self.courses.add(course_id)
         self.add(
             "Course",
             Id=course_id,
@@ -409,7 +414,8 @@ class _OneRosterLoad(Load):
         subjects = _subject_codes(record)
         if not self._keep(record):
             return
-        section_id = self.classes.add(key)
+        section_id = self.mint["Section"](key)
+        self.classes.add(section_id)
         self.add(
             "Section",
             Id=section_id,
@@ -443,7 +449,8 @@ class _OneRosterLoad(Load):
         user_ids = _user_ids(record)
         if not self._keep(record):
             return
-        person_id = self.users.add(key)
+        person_id = self.mint["Person"](key)
+        self.users.add(person_id)
         role_code = ref_code(role)
         self._roles.set(key, role_code)
         self.add(
