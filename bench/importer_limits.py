@@ -38,6 +38,7 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -87,7 +88,7 @@ class ChildPeaks:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> ChildPeaks:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -169,7 +170,10 @@ def _measure_district(drop: Path, roster: Path, store: Path) -> None:
 
 
 def _code_of(revision: str, folder: Path) -> Path:
-    """The ``src`` folder of git revision ``revision``, unpacked into ``folder``."""
+    """The ``src`` folder of git revision ``revision`` unpacked into ``folder``, or
+    ``revision`` itself when it is such a folder already."""
+    if (Path(revision) / "industrydata").is_dir():
+        return Path(revision)
     root = Path(__file__).resolve().parents[1]
     archive = subprocess.run(
         ["git", "-C", str(root), "archive", revision, "src"], capture_output=True, check=True
@@ -182,10 +186,11 @@ def _code_of(revision: str, folder: Path) -> Path:
 def _district_in(code: Path, name: str, drop: Path, roster: Path, store: Path) -> Measurement:
     environment = os.environ | {"PYTHONPATH": str(code)}
     command = [sys.executable, __file__, "--measure-district", str(drop), str(roster), str(store)]
-    finished = subprocess.run(command, env=environment, capture_output=True, text=True)
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
     if finished.returncode != 0:
-        return Measurement(name, _size(drop), _size(drop), f"failed: {finished.stderr[-200:]}",
-                           0.0, 0, 0)
+        return Measurement(
+            name, _size(drop), _size(drop), f"failed: {finished.stderr[-200:]}", 0.0, 0, 0
+        )
     values = json.loads(finished.stdout.splitlines()[-1])
     return Measurement(**(values | {"name": name}))
 
@@ -211,8 +216,10 @@ def _districts(sizes: list[int], against: str | None, work: Path, roster: Path) 
         district.rmdir()
     print(f"large valid districts: RSS in MiB, bound {BOUND // MiB} MiB per process")
     print()
-    print(f"{'district':<18}{'code':<14}{'MiB':>9}{'load s':>9}{'writer':>9}{'reader':>9}"
-          f"{'s / ' + (against or 'this'):>14}  bound outcome")
+    print(
+        f"{'district':<18}{'code':<14}{'MiB':>9}{'load s':>9}{'writer':>9}{'reader':>9}"
+        f"{'s / ' + (against or 'this'):>14}  bound outcome"
+    )
     seconds_of = {}
     for label, measured in rows:
         seconds_of.setdefault(measured.name, {})[label] = measured.seconds
@@ -236,17 +243,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="times the full sizes")
     parser.add_argument("--students", type=int, default=DEFAULT_STUDENTS)
     parser.add_argument(
-        "--drops", type=lambda names: [name for name in names.split(",") if name],
+        "--drops",
+        type=lambda names: [name for name in names.split(",") if name],
         default=list(HOSTILE_DROPS),
-        help="comma-separated names of the drops to load (default: all; \"\" for none)",
+        help='comma-separated names of the drops to load (default: all; "" for none)',
     )
     parser.add_argument(
-        "--districts", type=lambda sizes: [int(size) for size in sizes.split(",") if size],
-        default=[], help="comma-separated student counts of large valid districts to load",
+        "--districts",
+        type=lambda sizes: [int(size) for size in sizes.split(",") if size],
+        default=[],
+        help="comma-separated student counts of large valid districts to load",
     )
     parser.add_argument(
-        "--against", default=None,
-        help="git revision whose code also loads the districts, for the time ratio (e.g. main)",
+        "--against",
+        default=None,
+        help="git revision (or src folder) whose code also loads the districts, for the "
+        "time ratio (e.g. main)",
     )
     parser.add_argument("--measure-district", nargs=3, type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)

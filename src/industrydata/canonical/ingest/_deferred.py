@@ -21,7 +21,8 @@ class Deferred:
     """Tuples of strings, numbers, booleans, dicts and lists, read back in the order put."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="industrydata-deferred-")
+        # Open for the load's length, closed by ``close``.
+        self._file = tempfile.TemporaryFile(prefix="industrydata-deferred-")  # noqa: SIM115
         self._count = 0
 
     def __len__(self) -> int:

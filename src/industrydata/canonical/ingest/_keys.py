@@ -68,7 +68,7 @@ class KeyTable:
     """A set of 128-bit fingerprints, each with an optional value (an integer from 0), in flat
     arrays: 16 bytes a slot (20 with values), between 2/5 and 4/5 of the slots taken."""
 
-    __slots__ = ("_high", "_low", "_values", "_mask", "_count", "_limit")
+    __slots__ = ("_count", "_high", "_limit", "_low", "_mask", "_values")
 
     def __init__(self, *, values: bool = False) -> None:
         self._values: array[int] | None = array(_SMALL_VALUES) if values else None
@@ -202,7 +202,7 @@ class KnownIds:
     """The records of a file as the canonical ids minted (by ``mint``) from their source keys:
     what a reference to that file is checked against (``KeyLookup``)."""
 
-    __slots__ = ("_mint", "_ids", "_recent")
+    __slots__ = ("_ids", "_mint", "_recent")
 
     def __init__(self, mint: IdMinter) -> None:
         self._mint = mint

@@ -25,11 +25,10 @@ from sqlalchemy import Connection, Engine
 
 from ...errors import LoadError, LoadProblem
 from ..changes import ChangeStamp, begin_change
-from ..ids import source_system_id
+from ..ids import IdMinter, source_system_id
 from ..tables import CANONICAL_TABLES
 from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
 from ._apply import LoadFence, RowSpool, SliceClock
-from ..ids import IdMinter
 from ._csv import CsvFile, RecordReader
 from ._keys import KeyTable
 from ._limits import DEFAULT_LIMITS, ReadLimits
