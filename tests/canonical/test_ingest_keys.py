@@ -1,21 +1,17 @@
 """The compact key structures of a load are exact: a key is found once added and only then,
-with its value, across growth and colliding slots; ids written are told from ids not
-written; records put aside come back whole and in order."""
+with its value, across growth and colliding slots; records put aside come back whole and in
+order."""
 
 from __future__ import annotations
 
 import random
 import uuid
 
-import pytest
-
 from industrydata.canonical.ids import IdMinter
-from industrydata.canonical.ingest import _keys
 from industrydata.canonical.ingest._deferred import Deferred
 from industrydata.canonical.ingest._keys import (
     KeyTable,
     KnownIds,
-    WrittenIds,
     fingerprint,
     id_fingerprint,
 )
@@ -88,46 +84,6 @@ def test_known_ids_answer_the_minted_id_of_a_known_key_only() -> None:
     for _ in range(3):  # again, from the ids kept at hand, past their bound
         assert all(known.get(f"user-{n}") == mint(f"user-{n}") for n in range(5_000))
         assert not any(f"user-{n}" in known for n in range(5_000, 5_100))
-
-
-def test_written_ids_tell_which_stored_ids_were_not_written() -> None:
-    written_ids = [str(uuid.uuid4()) for _ in range(3_000)]
-    others = [str(uuid.uuid4()) for _ in range(3_000)]
-    written = WrittenIds()
-    written.update(written_ids[:1_000])
-    written.update(written_ids[1_000:])
-    assert len(written) == 3_000
-    stored = written_ids + others
-    random.Random(3).shuffle(stored)
-    assert sorted(written.absent(stored)) == sorted(others)
-    written.update([others[0]])  # a later write counts too
-    assert others[0] not in written.absent(others[:2])
-
-
-def test_written_ids_are_found_in_every_sorted_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_keys, "_RUN_IDS", 100)
-    written_ids = [str(uuid.uuid4()) for _ in range(1_050)]
-    others = [str(uuid.uuid4()) for _ in range(500)]
-    written = WrittenIds()
-    for start in range(0, len(written_ids), 30):
-        written.update(written_ids[start : start + 30])
-    assert len(written) == 1_050
-    assert written.absent(written_ids + others) == others
-
-
-def test_written_ids_take_stored_ids_that_are_not_canonical_as_absent() -> None:
-    one = str(uuid.uuid4())
-    written = WrittenIds()
-    written.update([one])
-    strange = [one.upper(), one + "x", one[:-1], one + "\x00", "", "not-an-id", "ü" * 36]
-    assert written.absent([one, *strange]) == strange
-    with pytest.raises(ValueError):
-        written.update(["not-an-id"])
-
-
-def test_written_ids_of_an_empty_load_leave_every_stored_id_absent() -> None:
-    stored = [str(uuid.uuid4()) for _ in range(3)]
-    assert WrittenIds().absent(stored) == stored
 
 
 def test_records_put_aside_come_back_in_order_once() -> None:

@@ -1,18 +1,18 @@
-"""The keys a load remembers, in a few bytes each: duplicate detection, references, ids written.
+"""The keys a reader remembers, in a few bytes each: duplicate detection and references.
 
 A load must remember every key it has seen: which records a file already held (a duplicate is
-rejected, naming the line of the first), which users, classes ... exist (a reference to one
-that does not is a problem), which identifiers the writer wrote (the others lose their
-presence flag). Python dicts and sets of the keys cost 180 to 260 bytes per key, so a large
-district (or a drop of millions of valid records) took a process past 512 MiB. Here a key is
-a 128-bit fingerprint in flat arrays:
+rejected, naming the line of the first) and which users, classes ... exist (a reference to one
+that does not is a problem). Python dicts of the keys cost 180 to 260 bytes per key, so a
+large district (or a drop of millions of valid records) took a process past 512 MiB. Here a
+key is a 128-bit fingerprint in flat arrays:
 
 - ``KeyTable``: an open-addressing hash table of fingerprints (16 bytes a slot, 20 with a
   value such as a line number), at most four fifths full.
 - ``KnownIds``: the canonical ids minted for a file's source keys, for references.
-- ``WrittenIds``: the canonical ids a writer wrote, 16 bytes each, sorted once at the end.
 
-Exactness. ``WrittenIds`` holds the ids themselves (exact). A ``KeyTable`` compares 127 bits
+(The ids a writer wrote go to a temporary table of its connection: ``_upsert``.)
+
+Exactness. A ``KeyTable`` compares 127 bits
 of a fingerprint: of a source key, BLAKE2b (``fingerprint``); of a canonical id, the id's own
 bits (``id_fingerprint``, 121 bits, as random as the UUID v5 it is). Two different keys are
 taken for one only when their fingerprints collide: for n keys the chance is below
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections.abc import Iterable
 from typing import Protocol
 
 import numpy as np
@@ -35,7 +34,6 @@ __all__ = [
     "KeyLookup",
     "KeyTable",
     "KnownIds",
-    "WrittenIds",
     "fingerprint",
     "id_fingerprint",
 ]
@@ -234,71 +232,3 @@ class KnownIds:
     @property
     def nbytes(self) -> int:
         return self._ids.nbytes
-
-
-_HEX_DIGITS = np.full(256, 255, dtype=np.uint8)
-for _value, _digit in enumerate(b"0123456789abcdef"):
-    _HEX_DIGITS[_digit] = _value
-_UUID_HEX_COLUMNS = np.array([n for n in range(36) if n not in (8, 13, 18, 23)])
-_UUID_DASH_COLUMNS = np.array([8, 13, 18, 23])
-
-
-def _uuid_bytes(ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Lower-case UUID texts as 16-byte values (``S16``), and which of ``ids`` were UUID
-    texts at all (the others' values are meaningless)."""
-    texts = [text.encode("utf-8", "replace") for text in ids]
-    raw = np.array(texts, dtype="S36") if texts else np.zeros(0, dtype="S36")
-    chars = raw.view(np.uint8).reshape(-1, 36)
-    digits = _HEX_DIGITS[chars[:, _UUID_HEX_COLUMNS]]
-    valid = (
-        (np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) == 36)
-        & (chars[:, _UUID_DASH_COLUMNS] == ord("-")).all(axis=1)
-        & (digits != 255).all(axis=1)
-    )
-    packed = (digits[:, 0::2] << 4) | digits[:, 1::2]
-    return np.ascontiguousarray(packed).view("S16").reshape(-1), valid
-
-
-_RUN_IDS = 1 << 20
-"""Ids sorted together into one run: sorting never needs more than a run's 16 MiB again."""
-
-
-class WrittenIds:
-    """The canonical ids (UUID texts) a writer wrote, 16 bytes each, in sorted runs: which of
-    the stored ids it did not write."""
-
-    def __init__(self) -> None:
-        self._runs: list[np.ndarray] = []
-        self._unsorted: list[np.ndarray] = []
-        self._unsorted_count = 0
-
-    def update(self, ids: Iterable[str]) -> None:
-        values, valid = _uuid_bytes(ids)
-        if not valid.all():
-            raise ValueError("a load writes canonical ids (UUID text) only")
-        self._unsorted.append(values)
-        self._unsorted_count += len(values)
-        if self._unsorted_count >= _RUN_IDS:
-            self._sort_run()
-
-    def __len__(self) -> int:
-        return sum(map(len, self._runs)) + self._unsorted_count
-
-    def absent(self, ids: list[str]) -> list[str]:
-        """Those of ``ids`` that were not written."""
-        self._sort_run()
-        values, valid = _uuid_bytes(ids)
-        found = np.zeros(len(ids), dtype=bool)
-        for run in self._runs:
-            where = np.searchsorted(run, values)
-            inside = where < len(run)
-            found[inside] |= run[where[inside]] == values[inside]
-        found &= valid
-        return [ids[n] for n in np.flatnonzero(~found)]
-
-    def _sort_run(self) -> None:
-        if self._unsorted:
-            run = np.concatenate(self._unsorted)
-            self._unsorted, self._unsorted_count = [], 0
-            run.sort()
-            self._runs.append(run)
