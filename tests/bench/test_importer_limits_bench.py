@@ -44,3 +44,32 @@ def test_importer_limits_bench_tiny_drops_print_rss_and_the_bound() -> None:
         "target peak RSS under 512 MiB for every drop: PASS",
         "target peak RSS under 512 MiB for every drop: MISS",
     )
+
+
+@pytest.mark.slow
+def test_importer_limits_bench_loads_a_valid_district_with_this_code_and_another() -> None:
+    source = Path(__file__).resolve().parents[2] / "src"
+    finished = subprocess.run(
+        [sys.executable, str(BENCH), "--drops", "", "--districts", "50", "--against", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert finished.returncode == 0, finished.stderr
+    lines = finished.stdout.splitlines()
+    assert lines[0] == "large valid districts: RSS in MiB, bound 512 MiB per process"
+    number = r"[\d,]+(?:\.\d+)?"
+    rows = [
+        re.fullmatch(
+            rf"50 students\s+(this code|\S+)\s+(?:{number}\s+){{4}}({number})x  PASS  "
+            r"loaded, 0 rejected",
+            line,
+        )
+        for line in lines
+    ]
+    found = [row for row in rows if row]
+    assert [row.group(1) for row in found] == ["this code", str(source)]
+    assert found[1].group(2) == "1.00"  # the other code is the reference of the ratio
+    assert lines[-1] == "target peak RSS under 512 MiB for every district (this code): PASS"

@@ -15,7 +15,7 @@ whole (``_apply``). A large upload is read in a child process (``_reader_process
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,12 +25,12 @@ from sqlalchemy import Connection, Engine
 
 from ...errors import LoadError, LoadProblem
 from ..changes import ChangeStamp, begin_change
-from ..ids import source_system_id
+from ..ids import IdMinter, source_system_id
 from ..tables import CANONICAL_TABLES
 from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
 from ._apply import LoadFence, RowSpool, SliceClock
 from ._csv import CsvFile, RecordReader
-from ..ids import IdMinter
+from ._keys import KeyTable
 from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._problems import ProblemLog, start_report_file
 from ._reader_process import read_in_child
@@ -118,7 +118,7 @@ class Load:
             )
             for table in CANONICAL_TABLES
         }
-        self._lines: dict[Hashable, int] = {}
+        self._lines = KeyTable(values=True)
 
     @classmethod
     def check(cls, upload: Upload) -> list[LoadProblem]:
@@ -210,7 +210,7 @@ class Load:
     def read(self, spec: CsvFile, step: Callable[[Record], None]) -> None:
         """Run ``step`` on every record of ``spec``'s file (not on one already rejected for its
         width), reporting progress; refuse the upload when the file loses too many records."""
-        self._lines = {}
+        self._lines = KeyTable(values=True)
         reader = RecordReader(self.upload, spec, self.problems)
         limits = self.upload.limits
         count = rejected = 0
@@ -242,10 +242,16 @@ class Load:
             problems=[problem, *examples],
         )
 
-    def claim(self, record: Record, column: str, key: Hashable) -> bool:
-        """False (and an error) when a record with the same key came earlier in the file."""
+    def close(self) -> None:
+        """Release what the load holds outside memory (its report file)."""
+        self.problems.close()
+
+    def claim(self, record: Record, column: str, key: int) -> bool:
+        """False (and an error) when a record with the same key came earlier in the file.
+        ``key`` is the 128-bit fingerprint of the record's key (``_keys``): the
+        ``id_fingerprint`` of the row id minted from it, or its ``fingerprint``."""
         first = self._lines.setdefault(key, record.line)
-        if first != record.line:
+        if first is not None:
             reason = f"duplicate of the record on line {first}"
             record.error(column, record.values.get(column), reason)
             return False
@@ -278,7 +284,7 @@ def read_upload(
         try:
             return load.run()
         finally:
-            load.problems.close()
+            load.close()
 
 
 def run_load(

@@ -12,12 +12,12 @@ E.164 once common punctuation is removed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
 
 from ...errors import LoadProblem
 from ..vocabulary import REF_DEFINITIONS, ref_id
+from ._keys import KeyLookup
 from ._problems import ProblemLog
 
 __all__ = ["Record", "ref_code"]
@@ -103,7 +103,7 @@ class Record:
         return None
 
     def reference(
-        self, column: str, known: Mapping[str, str], what: str, *, required: bool = False
+        self, column: str, known: KeyLookup, what: str, *, required: bool = False
     ) -> str:
         """The canonical id of the record a source key refers to, or ""."""
         value = self.text(column, required=required)
@@ -118,7 +118,7 @@ class Record:
             self.warning(column, value, f"no {what} with this sourcedId; value left out")
         return ""
 
-    def references(self, column: str, known: Mapping[str, str], what: str) -> list[str]:
+    def references(self, column: str, known: KeyLookup, what: str) -> list[str]:
         """Canonical ids of a comma-separated list of optional references, without repeats."""
         ids: list[str] = []
         for part in _split(self.text(column)):

@@ -9,8 +9,10 @@ presence flag (``IsActiveInSession`` / ``IsPresentInSource``), which is a change
 
 - in a table with LastSeen, one statement after the load clears the flag of the rows whose
   LastSeen is not the load's time (the rows the load did not write);
-- PersonIdentifier has a presence flag but no LastSeen: the load remembers the ids it wrote
-  (only when the tenant had identifiers before) and clears the flag of the others.
+- PersonIdentifier has a presence flag but no LastSeen: the load puts the ids it writes in a
+  temporary table of its connection (only when the tenant had identifiers before), on the
+  database's disk rather than in the process (a district has millions of them), then clears
+  the flag of the tenant's other rows in one statement.
 
 The upsert is SQLAlchemy Core ``insert ... on_conflict_do_update`` of the dialect; in a table
 without LastSeen it rewrites a row only when a value changed (its version is not a value), so
@@ -35,7 +37,8 @@ from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, column, exists, or_, select, update
+from sqlalchemy import table as sql_table_clause
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
@@ -50,6 +53,9 @@ _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _POSITIONAL = {"sqlite": "qmark", "postgresql": "format"}
 _SQLITE_PARAMETERS = 999
 """Parameters per statement that every SQLite takes (the limit before 3.32)."""
+_TEMP_CACHE_KIB = 32 * 1024
+"""Page cache of SQLite's temporary tables on the loading connection (the ids written; the
+rest of the table waits in SQLite's temporary file)."""
 
 
 def driver_time(moment: datetime) -> str:
@@ -86,7 +92,7 @@ class TableUpsert:
             self._grouped_statement = _upsert_sql(connection.dialect, table, self._group)
         self._presence = next((name for name in PRESENCE_COLUMNS if table.has_column(name)), None)
         self._row_id = itemgetter(row_columns(table).index(table.key[0]))
-        self._ids_written: set[str] | None = None
+        self._written_ids: _WrittenIds | None = None
 
     def before_load(self) -> None:
         """Start remembering the ids written when the presence of rows cannot be told from
@@ -96,7 +102,7 @@ class TableUpsert:
         tenant = self._sql.c[TENANT_COLUMN]
         first = select(tenant).where(tenant == self._tenant_id).limit(1)
         if self._connection.execute(first).first() is not None:
-            self._ids_written = set()
+            self._written_ids = _WrittenIds(self._connection, self.table)
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         """Upsert one chunk of row tuples (``TableRows`` order)."""
@@ -115,8 +121,8 @@ class TableUpsert:
         if grouped < len(stamped):
             self._connection.exec_driver_sql(self._statement, stamped[grouped:])
         self.written += len(rows)
-        if self._ids_written is not None:
-            self._ids_written.update(map(self._row_id, rows))
+        if self._written_ids is not None:
+            self._written_ids.add(list(map(self._row_id, rows)))
 
     def after_load(self) -> None:
         """Clear the presence flag of the tenant's rows that the load did not write."""
@@ -131,25 +137,53 @@ class TableUpsert:
                 .where(self._sql.c[LAST_SEEN] != self._now)
                 .values({present.name: False, ROW_VERSION_COLUMN: self._stamp.version})
             )
-        elif self._ids_written is not None:
-            self._clear_unwritten(present)
-
-    def _clear_unwritten(self, present: Any) -> None:
-        ids = self._sql.c[self.table.key[0]]
-        tenant = self._sql.c[TENANT_COLUMN]
-        # All the tenant's ids, straight from the primary key index; clearing a flag that is
-        # already clear changes nothing.
-        stored = self._connection.execute(select(ids).where(tenant == self._tenant_id))
-        written = self._ids_written or set()
-        absent = [{"absent_id": id_} for (id_,) in stored if id_ not in written]
-        if absent:
+        elif self._written_ids is not None:
             self._connection.execute(
                 update(self._sql)
-                .where(tenant == self._tenant_id, ids == bindparam("absent_id"))
-                .where(present.is_not(False))
-                .values({present.name: False, ROW_VERSION_COLUMN: self._stamp.version}),
-                absent,
+                .where(self._sql.c[TENANT_COLUMN] == self._tenant_id, present.is_not(False))
+                .where(~self._written_ids.holds(self._sql.c[self.table.key[0]]))
+                .values({present.name: False, ROW_VERSION_COLUMN: self._stamp.version})
             )
+            self._written_ids.drop()
+            self._written_ids = None
+
+
+class _WrittenIds:
+    """The ids a load wrote to one table, in a temporary table of the load's connection:
+    dropped by ``drop`` (on PostgreSQL at the latest when the load's transaction ends; on
+    SQLite, whose sliced load commits many times, by the next load on the connection)."""
+
+    def __init__(self, connection: Connection, table: CanonicalTable) -> None:
+        self._connection = connection
+        self._postgresql = connection.dialect.name == "postgresql"
+        self._name = f"written_{table.name.lower()}"
+        self._table = sql_table_clause(self._name, column("id"))
+        self.drop()  # one left by a load that failed
+        on_commit = " ON COMMIT DROP" if self._postgresql else ""
+        if not self._postgresql:
+            connection.exec_driver_sql(f"PRAGMA temp.cache_size = -{_TEMP_CACHE_KIB}")
+        connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {self._name} (id VARCHAR(36) PRIMARY KEY){on_commit}"
+        )
+
+    def add(self, ids: list[str]) -> None:
+        if self._postgresql:
+            raw = self._connection.connection.driver_connection
+            with raw.cursor() as cursor, cursor.copy(f"COPY {self._name} (id) FROM STDIN") as copy:
+                for id_ in ids:
+                    copy.write_row((id_,))
+        else:
+            self._connection.exec_driver_sql(
+                f"INSERT OR IGNORE INTO {self._name} (id) VALUES (?)", [(id_,) for id_ in ids]
+            )
+
+    def holds(self, id_column: Any) -> Any:
+        """``EXISTS`` of ``id_column`` in the table (an anti-join when negated: PostgreSQL
+        would hash ``NOT IN`` only within ``work_mem``)."""
+        return exists().where(self._table.c.id == id_column)
+
+    def drop(self) -> None:
+        self._connection.exec_driver_sql(f"DROP TABLE IF EXISTS {self._name}")
 
 
 def _upsert_sql(dialect: Dialect, table: CanonicalTable, rows: int = 1) -> str:

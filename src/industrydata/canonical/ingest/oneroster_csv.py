@@ -21,6 +21,8 @@ from sqlalchemy import Engine
 from ...errors import LoadProblem
 from ..vocabulary import ref_id
 from ._csv import CsvFile, RecordReader, check_structure, structural
+from ._deferred import Deferred
+from ._keys import KeyLookup, KeyTable, KnownIds, fingerprint
 from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._load import Load, anchor_id, run_load, user_match_id
 from ._problems import ProblemLog
@@ -248,15 +250,21 @@ class _OneRosterLoad(Load):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.sessions: dict[str, str] = {}
-        self.orgs: dict[str, str] = {}
-        self.courses: dict[str, str] = {}
-        self.classes: dict[str, str] = {}
-        self.users: dict[str, str] = {}
-        self._roles: dict[str, str] = {}
-        self._pending: list[tuple[Record, dict[str, object]]] = []
-        self._agents: list[tuple[Record, str, str]] = []
-        self._related: set[tuple[str, str]] = set()
+        self.sessions = KnownIds(self.mint["Session"])
+        self.orgs = KnownIds(self.mint["Organization"])
+        self.courses = KnownIds(self.mint["Course"])
+        self.classes = KnownIds(self.mint["Section"])
+        self.users = KnownIds(self.mint["Person"])
+        self._roles = _UserRoles()
+        self._pending = Deferred()
+        """(file, line, parentSourcedId, row) of the sessions or orgs read, until all are known."""
+        self._agents = Deferred()
+        """(line, user, agent) of each entry of ``agentSourcedIds``, until all users are known."""
+
+    def close(self) -> None:
+        self._pending.close()
+        self._agents.close()
+        super().close()
 
     @classmethod
     def check(cls, upload: Upload) -> list[LoadProblem]:
@@ -310,14 +318,20 @@ class _OneRosterLoad(Load):
             reason = "status is tobedeleted; record not loaded"
             record.warning("status", record.values["status"], reason)
             return False
-        return not record.rejected and self.claim(record, "sourcedId", record.values["sourcedId"])
+        if record.rejected:
+            return False
+        return self.claim(record, "sourcedId", fingerprint(record.values["sourcedId"]))
 
-    def _write_pending(self, table: str, column: str, known: dict[str, str], what: str) -> None:
+    def _write_pending(self, table: str, column: str, known: KeyLookup, what: str) -> None:
         """Rows whose parent may come later in their own file, written once all are known."""
-        for record, row in self._pending:
+        for file, line, parent_key, row in self._pending.drain():
+            record = Record(file, line, {"parentSourcedId": parent_key}, self.problems)
             row[column] = record.reference("parentSourcedId", known, what)
             self.add(table, **row)
-        self._pending = []
+
+    def _put_aside(self, record: Record, row: dict[str, object]) -> None:
+        parent_key = record.values.get("parentSourcedId", "")
+        self._pending.append((record.file, record.line, parent_key, row))
 
     def _session(self, record: Record) -> None:
         key = record.text("sourcedId", required=True)
@@ -333,7 +347,8 @@ class _OneRosterLoad(Load):
             record.error("endDate", end, "endDate is before startDate")
         if not self._keep(record):
             return
-        self.sessions[key] = session_id = self.mint["Session"](key)
+        session_id = self.mint["Session"](key)
+        self.sessions.add(session_id)
         row = {
             "Id": session_id,
             "EndDate": end,
@@ -343,7 +358,7 @@ class _OneRosterLoad(Load):
             "RefSessionTypeId": session_type,
             "StartDate": start,
         }
-        self._pending.append((record, row))
+        self._put_aside(record, row)
 
     def _org(self, record: Record) -> None:
         key = record.text("sourcedId", required=True)
@@ -351,7 +366,8 @@ class _OneRosterLoad(Load):
         org_type = record.enum("type", "RefOrgType", required=True)
         if not self._keep(record):
             return
-        self.orgs[key] = org_id = self.mint["Organization"](key)
+        org_id = self.mint["Organization"](key)
+        self.orgs.add(org_id)
         row = {
             "Id": org_id,
             "ExternalId": key,
@@ -359,7 +375,7 @@ class _OneRosterLoad(Load):
             "RefOrganizationTypeId": org_type,
             "Identifier": record.text("identifier") or key,
         }
-        self._pending.append((record, row))
+        self._put_aside(record, row)
 
     def _course(self, record: Record) -> None:
         key = record.text("sourcedId", required=True)
@@ -370,7 +386,8 @@ class _OneRosterLoad(Load):
         subjects = _subject_codes(record)
         if not self._keep(record):
             return
-        self.courses[key] = course_id = self.mint["Course"](key)
+        course_id = self.mint["Course"](key)
+        self.courses.add(course_id)
         self.add(
             "Course",
             Id=course_id,
@@ -397,7 +414,8 @@ class _OneRosterLoad(Load):
         subjects = _subject_codes(record)
         if not self._keep(record):
             return
-        self.classes[key] = section_id = self.mint["Section"](key)
+        section_id = self.mint["Section"](key)
+        self.classes.add(section_id)
         self.add(
             "Section",
             Id=section_id,
@@ -431,9 +449,10 @@ class _OneRosterLoad(Load):
         user_ids = _user_ids(record)
         if not self._keep(record):
             return
-        self.users[key] = person_id = self.mint["Person"](key)
+        person_id = self.mint["Person"](key)
+        self.users.add(person_id)
         role_code = ref_code(role)
-        self._roles[key] = role_code
+        self._roles.set(key, role_code)
         self.add(
             "Person",
             Id=person_id,
@@ -463,18 +482,21 @@ class _OneRosterLoad(Load):
                 RefGradeLevelId=grades[0] if grades else "",
             )
         for agent in _split(record.values.get("agentSourcedIds", "")):
-            self._agents.append((record, key, agent))
+            self._agents.append((record.line, key, agent))
 
     def _write_relationships(self) -> None:
         """PersonRelationship rows from ``agentSourcedIds``, once every user is known: one row
         per (user, contact) pair where exactly one side is a parent, guardian or relative,
         whichever side lists the other."""
-        for record, key, agent in self._agents:
+        related = KeyTable()
+        person = self.mint["Person"]
+        for line, key, agent in self._agents.drain():
+            record = Record(USERS.name, line, {}, self.problems)
             agent_role = self._roles.get(agent)
             if agent_role is None:
                 record.warning("agentSourcedIds", agent, "no user with this sourcedId; left out")
                 continue
-            own_role = self._roles[key]
+            own_role = self._roles.get(key) or ""
             if (agent_role in _CONTACT_ROLES) == (own_role in _CONTACT_ROLES):
                 reason = "neither or both users are a parent, guardian or relative; left out"
                 record.warning("agentSourcedIds", agent, reason)
@@ -482,18 +504,16 @@ class _OneRosterLoad(Load):
             child, contact, relation = (
                 (key, agent, agent_role) if agent_role in _CONTACT_ROLES else (agent, key, own_role)
             )
-            if (child, contact) in self._related:
+            if not related.add(fingerprint(child, contact)):
                 continue
-            self._related.add((child, contact))
             relationship = str(ref_id("RefPersonRelationship", relation))
             self.add(
                 "PersonRelationship",
                 Id=self.mint["PersonRelationship"](child, contact, relationship),
-                PersonId=self.users[child],
+                PersonId=person(child),
                 RefPersonRelationshipId=relationship,
-                RelatedPersonId=self.users[contact],
+                RelatedPersonId=person(contact),
             )
-        self._agents = []
 
     def _enrollment(self, record: Record) -> None:
         key = record.text("sourcedId", required=True)
@@ -552,13 +572,14 @@ def _split(value: str) -> list[str]:
 
 
 def _references_required(
-    record: Record, column: str, known: dict[str, str], what: str
+    record: Record, column: str, known: KeyLookup, what: str
 ) -> list[tuple[str, str]]:
     """(source key, canonical id) of each entry of a list whose entries must all exist."""
     found: dict[str, str] = {}
     for key in _split(record.values.get(column, "")):
-        if key in known:
-            found.setdefault(key, known[key])
+        canonical_id = known.get(key)
+        if canonical_id is not None:
+            found.setdefault(key, canonical_id)
         else:
             record.error(column, key, f"no {what} with this sourcedId")
     return list(found.items())
@@ -593,3 +614,23 @@ def _user_ids(record: Record) -> dict[str, str]:
     if value and not found and not _USER_ID.search(value):
         record.warning("userIds", value, "not a list of {type:identifier}; left out")
     return found
+
+
+class _UserRoles:
+    """The role code of each user read (for ``agentSourcedIds``), a fingerprint and a small
+    number per user (``KeyTable``)."""
+
+    def __init__(self) -> None:
+        self._codes: list[str] = []
+        self._numbers: dict[str, int] = {}
+        self._roles = KeyTable(values=True)
+
+    def set(self, user_key: str, role_code: str) -> None:
+        number = self._numbers.setdefault(role_code, len(self._codes))
+        if number == len(self._codes):
+            self._codes.append(role_code)
+        self._roles.setdefault(fingerprint(user_key), number)
+
+    def get(self, user_key: str) -> str | None:
+        number = self._roles.get(fingerprint(user_key))
+        return None if number is None else self._codes[number]

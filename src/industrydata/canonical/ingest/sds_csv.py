@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 
 from ...errors import LoadProblem
 from ._csv import CsvFile, check_structure
+from ._deferred import Deferred
+from ._keys import KnownIds, id_fingerprint
 from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._load import Load, anchor_id, run_load, user_match_id
 from ._record import Record, ref_code
@@ -168,12 +170,17 @@ class _SdsLoad(Load):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.sessions: dict[str, str] = {}
-        self.orgs: dict[str, str] = {}
-        self.users: dict[str, str] = {}
-        self.courses: dict[str, str] = {}
-        self.classes: dict[str, str] = {}
-        self._pending_orgs: list[tuple[Record, dict[str, str]]] = []
+        self.sessions = KnownIds(self.mint["Session"])
+        self.orgs = KnownIds(self.mint["Organization"])
+        self.users = KnownIds(self.mint["Person"])
+        self.courses = KnownIds(self.mint["Course"])
+        self.classes = KnownIds(self.mint["Section"])
+        self._pending_orgs = Deferred()
+        """(line, parentSourcedId, Organization row) of each org, until all orgs are known."""
+
+    def close(self) -> None:
+        self._pending_orgs.close()
+        super().close()
 
     @classmethod
     def check(cls, upload: Upload) -> list[LoadProblem]:
@@ -207,9 +214,12 @@ class _SdsLoad(Load):
         end = record.date("endDate", required=True)
         if start and end and end < start:
             record.error("endDate", end, "endDate is before startDate")
-        if record.rejected or not self.claim(record, "sourcedId", key):
+        if record.rejected:
             return
-        self.sessions[key] = session_id = self.mint["Session"](key)
+        session_id = self.mint["Session"](key)
+        if not self.claim(record, "sourcedId", id_fingerprint(session_id)):
+            return
+        self.sessions.add(session_id)
         self.add(
             "Session",
             Id=session_id,
@@ -225,29 +235,35 @@ class _SdsLoad(Load):
         key = record.text("sourcedId", required=True)
         name = record.text("name", required=True)
         org_type = record.enum("type", "RefOrgType", required=True)
-        if record.rejected or not self.claim(record, "sourcedId", key):
+        if record.rejected:
             return
-        self.orgs[key] = org_id = self.mint["Organization"](key)
+        org_id = self.mint["Organization"](key)
+        if not self.claim(record, "sourcedId", id_fingerprint(org_id)):
+            return
+        self.orgs.add(org_id)
         row = {"Id": org_id, "ExternalId": key, "Name": name, "RefOrganizationTypeId": org_type}
-        self._pending_orgs.append((record, row))
+        self._pending_orgs.append((record.line, record.values.get("parentSourcedId", ""), row))
 
     def _write_orgs(self) -> None:
         """Organizations are written once all are known: a parent may come after its child."""
-        for record, row in self._pending_orgs:
+        for line, parent_key, row in self._pending_orgs.drain():
+            record = Record(ORGS.name, line, {"parentSourcedId": parent_key}, self.problems)
             parent = record.reference("parentSourcedId", self.orgs, "org")
             self.add(
                 "Organization", **row, Identifier=row["ExternalId"], ParentOrganizationId=parent
             )
-        self._pending_orgs = []
 
     def _user(self, record: Record) -> None:
         key = record.text("sourcedId", required=True)
         username = record.text("username", required=True)
         email = record.email("email")
         phones = [(column, record.phone(column)) for column in ("phone", "sms")]
-        if record.rejected or not self.claim(record, "sourcedId", key):
+        if record.rejected:
             return
-        self.users[key] = person_id = self.mint["Person"](key)
+        person_id = self.mint["Person"](key)
+        if not self.claim(record, "sourcedId", id_fingerprint(person_id)):
+            return
+        self.users.add(person_id)
         self.add(
             "Person",
             Id=person_id,
@@ -272,9 +288,12 @@ class _SdsLoad(Load):
         year = record.reference("schoolYearSourcedId", self.sessions, "academic session")
         subject = record.enum("subject", "RefAcademicSubject")
         grade = record.enum("grade", "RefGradeLevel")
-        if record.rejected or not self.claim(record, "sourcedId", key):
+        if record.rejected:
             return
-        self.courses[key] = course_id = self.mint["Course"](key)
+        course_id = self.mint["Course"](key)
+        if not self.claim(record, "sourcedId", id_fingerprint(course_id)):
+            return
+        self.courses.add(course_id)
         self.add(
             "Course",
             Id=course_id,
@@ -305,9 +324,12 @@ class _SdsLoad(Load):
         title = record.text("title", required=True)
         sessions = record.references("sessionSourcedIds", self.sessions, "academic session")
         course = record.reference("courseSourcedId", self.courses, "course")
-        if record.rejected or not self.claim(record, "sourcedId", key):
+        if record.rejected:
             return
-        self.classes[key] = section_id = self.mint["Section"](key)
+        section_id = self.mint["Section"](key)
+        if not self.claim(record, "sourcedId", id_fingerprint(section_id)):
+            return
+        self.classes.add(section_id)
         self.add(
             "Section",
             Id=section_id,
@@ -334,13 +356,14 @@ class _SdsLoad(Load):
         session_key = record.values.get("sessionSourcedId", "") if session else ""
         role_code = ref_code(role)
         key = (user_key, org_key, role_code, session_key)
-        if not self.claim(record, "userSourcedId", key):
+        row_id = self.mint["PersonOrganizationRole"](*key)
+        if not self.claim(record, "userSourcedId", id_fingerprint(row_id)):
             return
         parts = ("Role", org_key, user_match_id(SOURCE_SYSTEM, user_key), session_key, role_code)
         external_id = "_".join(part for part in parts if part)
         self.add(
             "PersonOrganizationRole",
-            Id=self.mint["PersonOrganizationRole"](*key),
+            Id=row_id,
             ExternalId=external_id,
             OrganizationId=org,
             PersonId=person,
@@ -361,11 +384,12 @@ class _SdsLoad(Load):
         class_key, user_key = record.values["classSourcedId"], record.values["userSourcedId"]
         role_code = ref_code(role)
         key = (class_key, user_key, role_code)
-        if not self.claim(record, "userSourcedId", key):
+        row_id = self.mint["Enrollment"](*key)
+        if not self.claim(record, "userSourcedId", id_fingerprint(row_id)):
             return
         self.add(
             "Enrollment",
-            Id=self.mint["Enrollment"](*key),
+            Id=row_id,
             ExternalId=f"{class_key}_{user_key}_{role_code}",
             PersonId=person,
             RefSectionRoleId=role,
@@ -383,7 +407,7 @@ class _SdsLoad(Load):
         if record.rejected:
             return
         user_key = record.values["userSourcedId"]
-        if not self.claim(record, "userSourcedId", user_key):
+        if not self.claim(record, "userSourcedId", id_fingerprint(person)):
             return
         self.add(
             "PersonDemographic",
@@ -409,11 +433,12 @@ class _SdsLoad(Load):
         if record.rejected:
             return
         key = (record.values["userSourcedId"], flag)
-        if not self.claim(record, "flag", key):
+        row_id = self.mint["PersonDemographicPersonFlag"](*key)
+        if not self.claim(record, "flag", id_fingerprint(row_id)):
             return
         self.add(
             "PersonDemographicPersonFlag",
-            Id=self.mint["PersonDemographicPersonFlag"](*key),
+            Id=row_id,
             PersonId=person,
             RefPersonFlagId=flag,
         )
@@ -428,11 +453,12 @@ class _SdsLoad(Load):
         if record.rejected:
             return
         key = (record.values["userSourcedId"], record.values["relationshipUserSourcedId"], role)
-        if not self.claim(record, "relationshipUserSourcedId", key):
+        row_id = self.mint["PersonRelationship"](*key)
+        if not self.claim(record, "relationshipUserSourcedId", id_fingerprint(row_id)):
             return
         self.add(
             "PersonRelationship",
-            Id=self.mint["PersonRelationship"](*key),
+            Id=row_id,
             PersonId=person,
             RefPersonRelationshipId=role,
             RelatedPersonId=related,
