@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any
 
 from ..errors import BadRequest, InvalidEnumValue, InvalidProperty, TooManyInvitees
+from ..lake import CREDENTIAL_KINDS
 from ..states import DestinationFormat, ReadinessStatus, ScheduleFrequency, SharingState
 
 __all__ = [
@@ -227,9 +228,6 @@ def parse_flow_update(body: Any) -> FlowUpdate:
     )
 
 
-_CREDENTIAL_KINDS = ("accountKey", "sasToken", "connectionString")
-
-
 def _credential(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
@@ -240,7 +238,7 @@ def _credential(value: Any) -> dict[str, str] | None:
             target="destination.credential",
         )
     ((kind, secret),) = value.items()
-    if kind not in _CREDENTIAL_KINDS:
+    if kind not in CREDENTIAL_KINDS:
         raise InvalidProperty(
             f"'destination.credential.{_shown(kind)}' is not a credential kind "
             "(accountKey, sasToken, connectionString).",

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
@@ -51,6 +52,9 @@ __all__ = [
     "run_load",
     "user_match_id",
 ]
+
+_Read = Callable[..., LoadReport]
+"""Reads the load's upload into the ``sink=`` it is given and returns the report."""
 
 SQLITE_CACHE_KIB = 128 * 1024
 """Page cache of the loading connection on SQLite: most of a district's indexes fit, so
@@ -332,13 +336,14 @@ def run_load(
     if parallel is None:
         parallel = size >= PARALLEL_FROM_BYTES
     moment = load_time(now)
-    read = _Reading(
+    # Reading into a sink: in this process, or in a child while this one writes.
+    read: _Read = partial(
+        read_in_child if parallel else read_upload,
         load_class,
         path,
         tenant_id=tenant_id,
         seen=driver_time(moment),
         progress=progress,
-        parallel=parallel,
         limits=limits,
         report_path=report_path,
     )
@@ -346,41 +351,6 @@ def run_load(
         return _load_in_slices(read, engine, tenant_id, moment)
     return _load_in_one_transaction(read, engine, tenant_id, moment)
 
-
-class _Reading:
-    """How a load reads its upload: in this process or in a child, into a sink."""
-
-    def __init__(
-        self,
-        load_class: type[Load],
-        path: Path,
-        *,
-        tenant_id: str,
-        seen: str,
-        progress: ProgressCallback | None,
-        parallel: bool,
-        limits: ReadLimits,
-        report_path: Path | None,
-    ) -> None:
-        self._arguments = (load_class, path)
-        self._tenant_id = tenant_id
-        self._seen = seen
-        self._progress = progress
-        self._parallel = parallel
-        self._limits = limits
-        self._report_path = report_path
-
-    def into(self, sink: RowSink) -> LoadReport:
-        read = read_in_child if self._parallel else read_upload
-        return read(
-            *self._arguments,
-            tenant_id=self._tenant_id,
-            seen=self._seen,
-            sink=sink,
-            progress=self._progress,
-            limits=self._limits,
-            report_path=self._report_path,
-        )
 
 
 def _upserts(
@@ -398,13 +368,13 @@ def _upserts(
 
 
 def _load_in_one_transaction(
-    read: _Reading, engine: Engine, tenant_id: str, moment: datetime
+    read: _Read, engine: Engine, tenant_id: str, moment: datetime
 ) -> LoadReport:
     """PostgreSQL: row locks keep other writers free, so the load is one transaction, written
     while it is read."""
     with engine.begin() as connection:
         _, writers = _upserts(connection, tenant_id, moment)
-        report = read.into(lambda table, rows: writers[table].write(rows))
+        report = read(sink=lambda table, rows: writers[table].write(rows))
         for writer in writers.values():
             writer.after_load()
     report.rows = {name: writer.written for name, writer in writers.items()}
@@ -412,7 +382,7 @@ def _load_in_one_transaction(
 
 
 def _load_in_slices(
-    read: _Reading, engine: Engine, tenant_id: str, moment: datetime
+    read: _Read, engine: Engine, tenant_id: str, moment: datetime
 ) -> LoadReport:
     """SQLite: read into a spool (beside the database, on its disk), then apply it in short
     transactions behind the tenant's fence (``_apply``), so other writers wait a slice at
@@ -422,7 +392,7 @@ def _load_in_slices(
     with tempfile.TemporaryDirectory(prefix="industrydata-load-", dir=beside) as folder:
         spool = RowSpool(Path(folder) / "rows.marshal")
         try:
-            report = read.into(spool.write)
+            report = read(sink=spool.write)
             with engine.connect() as connection, _page_cache(connection):
                 stamp, writers = _upserts(connection, tenant_id, moment)
                 fence = LoadFence(connection, tenant_id)
