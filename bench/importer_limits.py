@@ -70,13 +70,13 @@ class Measurement:
 
 
 def _high_water(pid: int | str) -> int:
-    """``VmHWM`` of a process in bytes (0 once it is gone)."""
+    """``VmHWM`` of a process in bytes (0 once it is gone, or a zombie without memory)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0
-    (line,) = (line for line in status.splitlines() if line.startswith("VmHWM:"))
-    return int(line.split()[1]) * 1024
+    lines = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(lines[0].split()[1]) * 1024 if lines else 0
 
 
 class ChildPeaks:

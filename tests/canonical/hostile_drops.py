@@ -3,7 +3,8 @@
 Every drop is what a careless or malicious tenant could hand the importer: a zip bomb of
 ``x`` lines, a flood of NUL bytes, a field that never ends, a header a million columns wide,
 archives with duplicate, encrypted, damaged or oddly compressed members, a lake manifest
-nested thousands deep, a users file whose records are all rejected. Tests make them small;
+nested thousands deep, a users file whose records are all rejected, millions of distinct
+valid users (what the reader remembers per key). Tests make them small;
 ``bench/importer_limits.py`` makes them at the sizes that broke the importer before.
 
 ``HOSTILE_DROPS`` maps a name to (format, maker); a maker takes the path to create and a
@@ -159,6 +160,26 @@ def all_rejected_users(path: Path, records: int) -> Path:
     return path
 
 
+def distinct_valid_users(path: Path, records: int) -> Path:
+    """``records`` distinct valid users, each with a role at a school that does not exist:
+    the reader must remember every user (duplicates, references) before the roles refuse
+    the drop. Deflated: 8 million users (300 MB) zip to about 30 MB."""
+
+    def users() -> Iterator[bytes]:
+        yield b"sourcedId,username\n"
+        for start in range(0, records, 50_000):
+            numbers = range(start, min(records, start + 50_000))
+            yield "".join(f"v{n},v{n}@x.example\n" for n in numbers).encode()
+
+    def roles() -> Iterator[bytes]:
+        yield b"userSourcedId,orgSourcedId,role\n"
+        for start in range(0, records, 50_000):
+            numbers = range(start, min(records, start + 50_000))
+            yield "".join(f"v{n},nowhere,student\n" for n in numbers).encode()
+
+    return sds_zip(path, _base({"users.csv": users(), "roles.csv": roles()}))
+
+
 def deep_manifest(path: Path, depth: int) -> Path:
     """An SDS lake snapshot folder whose manifest nests ``depth`` arrays in an entity."""
     folder = path / "roster" / "2021-09-05T06-16-22"
@@ -198,6 +219,7 @@ HOSTILE_DROPS: dict[str, tuple[str, Callable[[Path, int], Path], int]] = {
     "bad CRC": ("sds-csv", bad_crc, 0),
     "corrupt deflate": ("sds-csv", corrupt_deflate, 1_000_000),
     "all users rejected": ("sds-csv", all_rejected_users, 50_028),
+    "8M distinct valid users": ("sds-csv", distinct_valid_users, 8_000_000),
     "deep lake manifest": ("sds-lake", deep_manifest, 100_000),
 }
 """Name → (loader, maker, full size): the sizes that broke the importer before."""

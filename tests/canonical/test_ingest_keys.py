@@ -10,6 +10,7 @@ import uuid
 from industrydata.canonical.ids import IdMinter
 from industrydata.canonical.ingest._deferred import Deferred
 from industrydata.canonical.ingest._keys import (
+    KeyBudget,
     KeyTable,
     KnownIds,
     fingerprint,
@@ -99,3 +100,59 @@ def test_records_put_aside_come_back_in_order_once() -> None:
         assert list(deferred.drain()) == [(1, "again", {})]
     finally:
         deferred.close()
+
+
+def test_a_key_table_beyond_its_budget_spills_and_still_answers_exactly() -> None:
+    generator = random.Random(9)
+    keys = [generator.getrandbits(128) for _ in range(60_000)]
+    budget = KeyBudget(256 * 1024)  # slots of 64 KiB at most: runs from the first 2,600 keys
+    table = KeyTable(values=True, budget=budget)
+    for line, key in enumerate(keys, start=2):
+        assert table.setdefault(key, line) is None
+    assert table.runs >= 2  # spilled more than once, merged to a few runs
+    assert table.runs <= 8
+    assert len(table) == len(keys)
+    assert budget.used <= budget.limit
+    for line, key in enumerate(keys, start=2):
+        assert table.setdefault(key, 1) == line  # a duplicate found in memory or on disk
+        assert table.get(key) == line
+    others = [generator.getrandbits(128) for _ in range(20_000)]
+    assert not any(key in table for key in others)
+
+
+def test_spilled_keys_sharing_a_high_word_across_blocks_are_found() -> None:
+    table = KeyTable(budget=KeyBudget(64 * 1024))
+    keys = [(7 << 64) | low for low in range(1, 10_000)]  # one high word: every fence alike
+    for key in keys:
+        assert table.add(key)
+    assert table.runs
+    assert all(key in table for key in keys)
+    assert (7 << 64) | 10_000 not in table
+    assert 0 not in table
+
+
+def test_the_largest_table_spills_for_another_that_grows() -> None:
+    budget = KeyBudget(256 * 1024)  # a table's slots: 64 KiB at most, 3,276 keys
+    generator = random.Random(10)
+    full = [KeyTable(budget=budget) for _ in range(4)]
+    for table in full:
+        for _ in range(3_000):
+            table.add(generator.getrandbits(128))
+    assert not any(table.runs for table in full)
+    growing = KeyTable(budget=budget)
+    for _ in range(3_000):
+        growing.add(generator.getrandbits(128))
+        assert budget.used <= budget.limit + 16 * 1024  # a table's first slots are free
+    assert not growing.runs
+    assert sum(bool(table.runs) for table in full) >= 1  # the largest made room
+    assert all(len(table) == 3_000 for table in [*full, growing])
+
+
+def test_known_ids_over_a_small_budget_answer_references() -> None:
+    minter = IdMinter(TENANT, "SIS", "Person")
+    known = KnownIds(minter, KeyBudget(64 * 1024))
+    for number in range(20_000):
+        known.add(minter(f"user-{number}"))
+    assert known.nbytes <= 64 * 1024
+    assert all(known.get(f"user-{number}") == minter(f"user-{number}") for number in range(0, 20_000, 7))
+    assert known.get("user-20000") is None

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from industrydata.canonical.generator import generate_sds_csv
+from industrydata.canonical.ingest._keys import KeyTable
 from industrydata.canonical.ingest import (
     ReadLimits,
     load_oneroster_csv,
@@ -20,6 +22,7 @@ from industrydata.canonical.ingest import (
 )
 from industrydata.canonical.statistics import count_rows
 from industrydata.errors import LoadError
+from industrydata.store import create_store_engine, upgrade_to_head
 from tests.canonical.hostile_drops import (
     BASE_SDS,
     HOSTILE_DROPS,
@@ -39,6 +42,7 @@ SMALL = {
     "100k zip members": 1_200,
     "corrupt deflate": 200_000,
     "all users rejected": 300,
+    "8M distinct valid users": 300,
     "deep lake manifest": 5_000,
 }
 """Sizes just past each limit: the tests stay fast, the bench uses the full sizes."""
@@ -56,6 +60,7 @@ REASONS = {
     "bad CRC": "the zip member is damaged (Bad CRC-32 for file 'users.csv')",
     "corrupt deflate": "the zip member is damaged",
     "all users rejected": "all 300 records rejected; upload refused",
+    "8M distinct valid users": "all 300 records rejected; upload refused",
     "deep lake manifest": "the snapshot manifest nests deeper than 32 levels",
 }
 
@@ -354,3 +359,45 @@ def test_an_archive_whose_end_record_understates_its_entries_is_refused(
 
     with pytest.raises(LoadError, match="more than 10 entries in the archive"):
         load_sds_csv(engine, drop, tenant_id=TENANT, limits=ReadLimits(max_members=10))
+
+
+def test_keys_spilled_to_disk_give_the_same_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key budget far below the drop's keys makes every key table spill and merge runs;
+    duplicates (named by the line of the first) and broken references are found alike."""
+    drop = tmp_path / "drop"
+    generate_sds_csv(drop, students=400, seed=3)
+    users = (drop / "users.csv").read_text().splitlines()
+    enrollments = (drop / "enrollments.csv").read_text().splitlines()
+    with (drop / "users.csv").open("a") as extra:
+        extra.writelines(f"{line}\n" for line in users[1:4])  # duplicates of the first users
+    with (drop / "enrollments.csv").open("a") as extra:
+        extra.writelines(f"{line}\n" for line in enrollments[1:3])
+        extra.write(enrollments[1].replace(enrollments[1].split(",")[1], "nobody") + "\n")
+
+    spills = []
+    monkeypatch.setattr(KeyTable, "spill", _counted(KeyTable.spill, spills))
+    reports = []
+    for name, limits in (("roomy", ReadLimits()), ("spilled", ReadLimits(max_key_memory=64 << 10))):
+        store = create_store_engine(f"sqlite:///{tmp_path / name}.db")
+        upgrade_to_head(store)
+        reports.append(load_sds_csv(store, drop, tenant_id=TENANT, limits=limits))
+        store.dispose()
+
+    roomy, spilled = reports
+    assert len(spills) >= 3  # only the spilled load
+    assert spilled.records == roomy.records
+    assert spilled.rows == roomy.rows
+    assert spilled.rejected == roomy.rejected == {**roomy.rejected, "users.csv": 3}
+    assert roomy.rejected["enrollments.csv"] == 3
+    assert [p.__dict__ for p in spilled.problems] == [p.__dict__ for p in roomy.problems]
+
+
+def _counted(method, calls: list):  # type: ignore[no-untyped-def]
+    def counting(self, *args):  # type: ignore[no-untyped-def]
+        if len(self):
+            calls.append(len(self))
+        return method(self, *args)
+
+    return counting

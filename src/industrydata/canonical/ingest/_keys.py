@@ -10,6 +10,12 @@ key is a 128-bit fingerprint in flat arrays:
   value such as a line number), at most four fifths full.
 - ``KnownIds``: the canonical ids minted for a file's source keys, for references.
 
+Every table of a load draws on one ``KeyBudget`` (``ReadLimits.max_key_memory``). A table
+that would outgrow its share spills its fingerprints to disk as a sorted run
+(``_key_runs``) and starts again empty; look-ups then also ask its runs. So a load's
+memory stays bounded whatever the number of distinct keys; a file of fewer than 1.6
+million records never touches the disk.
+
 (The ids a writer wrote go to a temporary table of its connection: ``_upsert``.)
 
 Exactness. A ``KeyTable`` compares 127 bits
@@ -23,14 +29,18 @@ merge two records in the store, whose primary keys are these ids.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from array import array
 from typing import Protocol
 
 import numpy as np
 
 from ..ids import IdMinter, composite_key
+from ._key_runs import SortedRun, merged, sorted_keys
+from ._limits import DEFAULT_LIMITS
 
 __all__ = [
+    "KeyBudget",
     "KeyLookup",
     "KeyTable",
     "KnownIds",
@@ -51,6 +61,44 @@ _GROW_BLOCK = 1 << 18
 """Slots moved at a time when the table grows: bounds numpy's temporary arrays."""
 
 
+_TABLE_SHARE = 4
+"""A table's slots take at most this fraction of the budget: spilling sorts a copy of
+them, which must fit beside the rest."""
+
+
+class KeyBudget:
+    """The memory the key tables of one load share: their slots, and their runs' fences and
+    filters. A table that needs more than is left spills the largest table first (itself,
+    when it is the largest)."""
+
+    def __init__(self, limit: int = DEFAULT_LIMITS.max_key_memory) -> None:
+        self.limit = limit
+        self._tables: weakref.WeakSet[KeyTable] = weakref.WeakSet()
+
+    def join(self, table: KeyTable) -> None:
+        self._tables.add(table)
+
+    @property
+    def used(self) -> int:
+        return sum(table.nbytes for table in self._tables)
+
+    def room(self) -> int:
+        """Bytes not yet taken."""
+        return max(0, self.limit - self.used)
+
+    def allows_growth(self, table: KeyTable) -> bool:
+        """Whether ``table`` may double its slots, once larger tables have spilled."""
+        grown = 2 * table.slot_bytes
+        if grown > self.limit // _TABLE_SHARE:
+            return False
+        while self.used + table.slot_bytes > self.limit:
+            largest = max(self._tables, key=lambda other: other.slot_bytes)
+            if largest is table or largest.slot_bytes <= table.slot_bytes:
+                return False
+            largest.spill()
+        return True
+
+
 def fingerprint(*parts: str) -> int:
     """128 bits of BLAKE2b of a key made of ``parts`` (unambiguous: ``composite_key``)."""
     digest = hashlib.blake2b(composite_key(*parts).encode(), digest_size=16).digest()
@@ -64,35 +112,63 @@ def id_fingerprint(canonical_id: str) -> int:
 
 class KeyTable:
     """A set of 128-bit fingerprints, each with an optional value (an integer from 0), in flat
-    arrays: 16 bytes a slot (20 with values), between 2/5 and 4/5 of the slots taken."""
+    arrays: 16 bytes a slot (20 with values), between 2/5 and 4/5 of the slots taken; beyond
+    its share of ``budget``, in sorted runs on disk as well."""
 
-    __slots__ = ("_count", "_high", "_limit", "_low", "_mask", "_values")
+    __slots__ = (
+        "__weakref__",
+        "_budget",
+        "_count",
+        "_high",
+        "_limit",
+        "_low",
+        "_mask",
+        "_runs",
+        "_spilled",
+        "_values",
+    )
 
-    def __init__(self, *, values: bool = False) -> None:
+    def __init__(self, *, values: bool = False, budget: KeyBudget | None = None) -> None:
         self._values: array[int] | None = array(_SMALL_VALUES) if values else None
         self._allocate(_FIRST_CAPACITY)
         self._count = 0
+        self._runs: list[SortedRun] = []
+        self._spilled = 0
+        self._budget = budget if budget is not None else KeyBudget()
+        self._budget.join(self)
 
     def __len__(self) -> int:
-        return self._count
+        return self._count + self._spilled
 
     def __contains__(self, key: int) -> bool:
-        return self._find(key) >= 0
+        return self.get(key) is not None
 
     @property
-    def nbytes(self) -> int:
-        """Bytes the table holds (its arrays)."""
+    def slot_bytes(self) -> int:
+        """Bytes of the slots in memory."""
         size = self._high.itemsize + self._low.itemsize
         if self._values is not None:
             size += self._values.itemsize
         return size * len(self._high)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes the table holds in memory: its slots, its runs' fences and filters."""
+        return self.slot_bytes + sum(run.nbytes for run in self._runs)
+
+    @property
+    def runs(self) -> int:
+        """Sorted runs on disk."""
+        return len(self._runs)
+
     def get(self, key: int) -> int | None:
         """The value of ``key`` (0 in a table without values), or None when absent."""
         slot = self._find(key)
-        if slot < 0:
-            return None
-        return self._values[slot] if self._values is not None else 0
+        if slot >= 0:
+            return self._values[slot] if self._values is not None else 0
+        if self._runs:
+            return self._find_spilled((key >> 64) | _TAKEN, key & _LOW)
+        return None
 
     def add(self, key: int) -> bool:
         """Add ``key``; False when it was already there."""
@@ -111,6 +187,10 @@ class KeyTable:
             if stored == high and lows[slot] == low:
                 return self._values[slot] if self._values is not None else 0
             slot = (slot + 1) & mask
+        if self._runs:
+            spilled = self._find_spilled(high, low)
+            if spilled is not None:
+                return spilled
         highs[slot] = high
         lows[slot] = low
         if self._values is not None:
@@ -119,7 +199,55 @@ class KeyTable:
             self._values[slot] = value
         self._count += 1
         if self._count > self._limit:
-            self._grow()
+            if self._budget.allows_growth(self):
+                self._grow()
+            else:
+                self.spill()
+        return None
+
+    def spill(self) -> None:
+        """Move the slots' keys to a sorted run on disk and start again with few slots; runs
+        of similar size are merged, so a look-up asks a number of runs that grows with the
+        logarithm of the keys."""
+        if not self._count:
+            return
+        highs = np.frombuffer(self._high, dtype=np.uint64)
+        taken = np.flatnonzero(highs)
+        values = _numbers(self._values)
+        keys = sorted_keys(
+            highs[taken],
+            np.frombuffer(self._low, dtype=np.uint64)[taken],
+            values[taken] if values is not None else None,
+        )
+        del highs, taken, values
+        self._allocate(_FIRST_CAPACITY)
+        self._spilled += self._count
+        self._count = 0
+        has_values = self._values is not None
+        self._runs.append(
+            SortedRun(
+                iter([keys]), values=has_values, count=len(keys), bloom_budget=self._budget.room()
+            )
+        )
+        del keys
+        while len(self._runs) > 1 and self._runs[-2].count <= 2 * self._runs[-1].count:
+            newer, older = self._runs.pop(), self._runs.pop()
+            self._runs.append(
+                SortedRun(
+                    merged(older, newer),
+                    values=has_values,
+                    count=older.count + newer.count,
+                    bloom_budget=self._budget.room(),
+                )
+            )
+            older.close()
+            newer.close()
+
+    def _find_spilled(self, high: int, low: int) -> int | None:
+        for run in reversed(self._runs):
+            found = run.find(high, low)
+            if found is not None:
+                return found
         return None
 
     def _find(self, key: int) -> int:
@@ -202,9 +330,9 @@ class KnownIds:
 
     __slots__ = ("_ids", "_mint", "_recent")
 
-    def __init__(self, mint: IdMinter) -> None:
+    def __init__(self, mint: IdMinter, budget: KeyBudget | None = None) -> None:
         self._mint = mint
-        self._ids = KeyTable()
+        self._ids = KeyTable(budget=budget)
         self._recent: dict[str, str] = {}
 
     def __len__(self) -> int:

@@ -48,6 +48,10 @@ class ReadLimits:
     """Size of an SDS lake snapshot manifest (an SDS export's is about 100 KB)."""
     max_manifest_depth: int = 32
     """Nesting of JSON arrays and objects in an SDS lake snapshot manifest (CDM uses 6)."""
+    max_key_memory: int = 192 << 20
+    """Bytes the keys a load remembers (duplicates, references) may take in memory; beyond
+    it they spill to sorted runs in temporary files (``_keys.KeyBudget``): slower look-ups,
+    flat memory. A table of up to 1.6 million keys stays in memory."""
 
     def refusal(self, records: int, rejected: int, *, required: bool) -> str | None:
         """Why a file with ``rejected`` of its ``records`` rejected refuses the upload, or

@@ -31,7 +31,7 @@ from ..tables import CANONICAL_TABLES
 from ..vocabulary import REF_DEFINITIONS, ref_id, ref_ids_of_type
 from ._apply import LoadFence, RowSpool, SliceClock
 from ._csv import CsvFile, RecordReader
-from ._keys import KeyTable
+from ._keys import KeyBudget, KeyTable
 from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._problems import ProblemLog, start_report_file
 from ._reader_process import read_in_child
@@ -122,7 +122,9 @@ class Load:
             )
             for table in CANONICAL_TABLES
         }
-        self._lines = KeyTable(values=True)
+        self.key_budget = KeyBudget(upload.limits.max_key_memory)
+        """What every key table of the load shares (``KeyBudget``)."""
+        self._lines = KeyTable(values=True, budget=self.key_budget)
 
     @classmethod
     def check(cls, upload: Upload) -> list[LoadProblem]:
@@ -214,7 +216,7 @@ class Load:
     def read(self, spec: CsvFile, step: Callable[[Record], None]) -> None:
         """Run ``step`` on every record of ``spec``'s file (not on one already rejected for its
         width), reporting progress; refuse the upload when the file loses too many records."""
-        self._lines = KeyTable(values=True)
+        self._lines = KeyTable(values=True, budget=self.key_budget)
         reader = RecordReader(self.upload, spec, self.problems)
         limits = self.upload.limits
         count = rejected = 0

@@ -22,7 +22,7 @@ from ...errors import LoadProblem
 from ..vocabulary import ref_id
 from ._csv import CsvFile, RecordReader, check_structure, structural
 from ._deferred import Deferred
-from ._keys import KeyLookup, KeyTable, KnownIds, fingerprint
+from ._keys import KeyBudget, KeyLookup, KeyTable, KnownIds, fingerprint
 from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._load import Load, anchor_id, run_load, user_match_id
 from ._problems import ProblemLog
@@ -250,12 +250,12 @@ class _OneRosterLoad(Load):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.sessions = KnownIds(self.mint["Session"])
-        self.orgs = KnownIds(self.mint["Organization"])
-        self.courses = KnownIds(self.mint["Course"])
-        self.classes = KnownIds(self.mint["Section"])
-        self.users = KnownIds(self.mint["Person"])
-        self._roles = _UserRoles()
+        self.sessions = KnownIds(self.mint["Session"], self.key_budget)
+        self.orgs = KnownIds(self.mint["Organization"], self.key_budget)
+        self.courses = KnownIds(self.mint["Course"], self.key_budget)
+        self.classes = KnownIds(self.mint["Section"], self.key_budget)
+        self.users = KnownIds(self.mint["Person"], self.key_budget)
+        self._roles = _UserRoles(self.key_budget)
         self._pending = Deferred()
         """(file, line, parentSourcedId, row) of the sessions or orgs read, until all are known."""
         self._agents = Deferred()
@@ -488,7 +488,7 @@ class _OneRosterLoad(Load):
         """PersonRelationship rows from ``agentSourcedIds``, once every user is known: one row
         per (user, contact) pair where exactly one side is a parent, guardian or relative,
         whichever side lists the other."""
-        related = KeyTable()
+        related = KeyTable(budget=self.key_budget)
         person = self.mint["Person"]
         for line, key, agent in self._agents.drain():
             record = Record(USERS.name, line, {}, self.problems)
@@ -620,10 +620,10 @@ class _UserRoles:
     """The role code of each user read (for ``agentSourcedIds``), a fingerprint and a small
     number per user (``KeyTable``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: KeyBudget) -> None:
         self._codes: list[str] = []
         self._numbers: dict[str, int] = {}
-        self._roles = KeyTable(values=True)
+        self._roles = KeyTable(values=True, budget=budget)
 
     def set(self, user_key: str, role_code: str) -> None:
         number = self._numbers.setdefault(role_code, len(self._codes))

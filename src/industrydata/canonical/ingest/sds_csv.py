@@ -170,11 +170,11 @@ class _SdsLoad(Load):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.sessions = KnownIds(self.mint["Session"])
-        self.orgs = KnownIds(self.mint["Organization"])
-        self.users = KnownIds(self.mint["Person"])
-        self.courses = KnownIds(self.mint["Course"])
-        self.classes = KnownIds(self.mint["Section"])
+        self.sessions = KnownIds(self.mint["Session"], self.key_budget)
+        self.orgs = KnownIds(self.mint["Organization"], self.key_budget)
+        self.users = KnownIds(self.mint["Person"], self.key_budget)
+        self.courses = KnownIds(self.mint["Course"], self.key_budget)
+        self.classes = KnownIds(self.mint["Section"], self.key_budget)
         self._pending_orgs = Deferred()
         """(line, parentSourcedId, Organization row) of each org, until all orgs are known."""
 
