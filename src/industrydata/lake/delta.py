@@ -5,11 +5,11 @@
 data files of at most ``MAX_FILE_ROWS`` rows, no partitions, the Change Data Feed on. Every
 run makes exactly one commit per table, which carries:
 
-* the app transaction ``industrydata`` whose version is the run's start in epoch
-  milliseconds (a table already at or past it is left alone: a retried run commits nothing
-  twice and a stale run never overwrites a newer one, the ``txnAppId``/``txnVersion`` rule
-  of Spark's idempotent writes), and the run id under ``industrydata.runId`` in its commit
-  info;
+* the app transaction ``industrydata.<flow id>`` whose version is the run's start in epoch
+  milliseconds (a table already at or past it, or at or past the ``industrydata`` one that
+  all flows shared before, is left alone: a retried run commits nothing twice and a stale
+  run never overwrites a newer one, the ``txnAppId``/``txnVersion`` rule of Spark's
+  idempotent writes), and the run id under ``industrydata.runId`` in its commit info;
 * the app transaction ``industrydata.changes.<store epoch>`` whose version is the store's
   change version the table now reflects (``canonical.changes``), kept in checkpoints like
   every app transaction.
@@ -33,11 +33,43 @@ feature) every touched file is rewritten instead: the same result, copy-on-write
 Updates appear in the Change Data Feed as the delete of the old row and the insert of the
 new one (readers derive both from the deletion vectors and the added file).
 
+Statistics: a file written whole has exact ones (``tightBounds: true``); a file re-added
+with a deletion vector keeps them as wide bounds (``tightBounds: false``, ``numRecords``
+still its physical row count), as the protocol allows.
+
+Tables someone else changed (``_delta_log`` has the protocol rules): the writer keeps every
+configuration key but the two it owns (``delta.enableChangeDataFeed``, and
+``delta.enableDeletionVectors`` when it writes deletion vectors), the schema string and
+every other metadata field, every protocol feature and version. It refuses, with an
+``ExportError`` naming the table and committing nothing, a table with a feature it does not
+implement (column mapping, generated or identity columns in use; any unknown feature; a
+protocol past reader 3 / writer 7), a run that must update or delete rows of an
+append-only table (``delta.appendOnly=true``: a run that only inserts proceeds), and a run
+that adds rows to a table with rules on rows it does not evaluate (CHECK constraints
+``delta.constraints.*``, column invariants, NOT NULL columns; a run that only deletes
+proceeds).
+
+Commit races follow the protocol's optimistic concurrency: a commit whose version another
+writer created first is tried again at the next version, up to ``COMMIT_ATTEMPTS`` times,
+and built again from the new state when the winner touched what it relies on (see
+``_TableWriter.write``); a version holding exactly the bytes this run sent is its own (a
+request retried after a lost response). Other tables are written whatever happens.
+
 Each commit is atomic, so a reader sees every table at its version before or after the run,
-never half a change. A killed run may leave data, locator and deletion vector files no
-commit names: Delta readers ignore them, VACUUM (run by the consumer, with the retention
-they choose) deletes the data and deletion vector files, and the next run deletes stale
-locators. The writer never vacuums: that would cut the consumer's time travel.
+never half a change. Files no commit names are left by failed and killed attempts. Each
+attempt names the files it writes, before writing them, in a pending record
+(``_industrydata/pending/<attempt>.json``: run id, app id, run version, start), removed once
+its commit is made, so what it leaves is provably the writer's own. An attempt that fails
+before committing deletes its files at once; a later run deletes those a killed attempt
+left, once its record is stale (an earlier run of the same flow, which can no longer commit;
+or older than the table's ``delta.logRetentionDuration``, 30 days by default), and then only
+the files that no commit or checkpoint still in the log names; and it deletes the locators
+no live file needs. Data and deletion vector files of killed runs from before pending
+records, and files of removed rows, are the consumer's VACUUM's: Spark's removes untracked
+files and tombstoned ones past ``delta.deletedFileRetentionDuration`` (7 days by default);
+deltalake's default VACUUM removes tombstoned data files only, and its ``full`` mode also
+deletes live deletion vector files (deltalake 1.6.6), which breaks tables that have them.
+The writer never vacuums: that would cut the consumer's time travel.
 """
 
 from __future__ import annotations
@@ -281,6 +313,7 @@ class _TableWriter:
         """
         state = log.read_state(self.destination, self.folder)
         draft: _Draft | None = None
+        sent = False  # a commit request is out: its files must stay (a later run sweeps them)
         try:
             for _ in range(COMMIT_ATTEMPTS):
                 if self.run.reached(state):
@@ -298,19 +331,19 @@ class _TableWriter:
                     *draft.actions,
                     *self.run.transactions(),
                 ]
-                draft.files.committing = True
+                sent = True
                 if log.commit(self.destination, self.folder, version, entry):
                     draft.files.committed()
                     self._after_commit(state, draft)
                     return draft.result(self.table.name), version, True
-                draft.files.committing = False
+                sent = False
                 newer = log.read_state(self.destination, self.folder)
                 if self._conflicts(state, newer, draft):
                     draft.files.discard()
                     draft = None
                 state = newer
         except BaseException:
-            if draft is not None and not draft.files.committing:
+            if draft is not None and not sent:
                 draft.files.discard()
             raise
         if draft is not None:
@@ -597,8 +630,6 @@ class _AttemptFiles(Destination):
         self.paths: list[str] = []
         """Table-relative paths of the files written, in order."""
         self.recorded = False
-        self.committing = False
-        """While a commit of these files may be made: they must then not be discarded."""
 
     def discard(self) -> None:
         """Delete every file written and the record, best effort: nothing commits them."""
