@@ -104,7 +104,6 @@ class _RacedDestination(LocalDestination):
         super().__init__(root)
         self.winner = winner
         self.times = times
-        self.root_path = root
 
     def _create_new(self, path: str, data: bytes) -> bool:
         if self.times and "/_delta_log/" in path:
@@ -330,7 +329,9 @@ def test_generated_column_in_use_is_refused_and_unused_legacy_features_are_not(
         },
     ],
 )
-def test_protocol_never_loses_a_feature_nor_a_version(current: dict, deletion_vectors: bool) -> None:
+def test_protocol_never_loses_a_feature_nor_a_version(
+    current: dict, deletion_vectors: bool
+) -> None:
     protocol = log.protocol_action(deletion_vectors=deletion_vectors, current=current)
 
     assert protocol["minReaderVersion"] >= current.get("minReaderVersion", 1)
@@ -488,7 +489,8 @@ def test_each_flow_has_its_own_app_transaction_and_the_shared_one_is_still_honou
     later = _write(destination, store, [PERSON], minutes=1, flow_id=FLOW)
 
     assert (again.snapshot_id, later.snapshot_id) == ("0", "1")
-    app_ids = {action["txn"]["appId"] for action in _actions(tmp_path, PERSON, 1) if "txn" in action}
+    actions = _actions(tmp_path, PERSON, 1)
+    app_ids = {action["txn"]["appId"] for action in actions if "txn" in action}
     assert f"{APP_ID}.{FLOW}" in app_ids and APP_ID not in app_ids
     table = DeltaTable(str(tmp_path / "Person"))
     assert table.transaction_version(f"{APP_ID}.{FLOW}") == transaction_version(
