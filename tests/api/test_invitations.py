@@ -250,6 +250,8 @@ def test_accept_with_format_runs_export_in_that_format(
         return
     assert statistics["snapshotId"] == "0"
     assert DeltaTable(str(lake / "Person")).count() == loaded.rows["Person"]
+    # The run's app transaction is the flow's own.
+    assert DeltaTable(str(lake / "Person")).transaction_version(f"industrydata.{flow['id']}")
     again = client.post(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()
     second = wait_for_run(client, flow["id"], again["id"], invitee)
     assert second["status"] == "completed", second

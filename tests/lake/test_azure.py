@@ -443,6 +443,43 @@ def test_delta_tables_change_incrementally_on_azure(destination: AzureBlobDestin
     assert any(path.startswith("Person/deletion_vector_") for path in destination.list("Person"))
 
 
+@pytest.mark.azurite
+def test_delta_commit_whose_retried_request_finds_it_made_is_the_runs_own(
+    destination: AzureBlobDestination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person, membership = table_by_name("Person"), table_by_name("AadGroupMembership")
+    store = FakeChanges()
+    store.put(person, [{"Id": f"p{index}", "GivenName": "Ada"} for index in range(10)])
+    create_new = destination._create_new
+
+    def response_lost(path: str, data: bytes) -> bool:
+        """The first request creates the commit but its response is lost; the SDK's retry
+        of the conditional PUT is answered 409 by the blob service."""
+        assert create_new(path, data)
+        return create_new(path, data)
+
+    monkeypatch.setattr(destination, "_create_new", response_lost)
+    start = datetime(2026, 11, 27, 6, 0)
+    write_delta(destination, run_id="run-0", run_time=start, tables=[person], source=store)
+    store.put(person, [{"Id": "p1", "GivenName": "Changed"}])
+
+    result = write_delta(
+        destination,
+        run_id="run-1",
+        run_time=start + timedelta(minutes=1),
+        tables=[person, membership],
+        source=store,
+    )
+
+    assert result.snapshot_id == "1"
+    root, storage_options = destination.delta_location()
+    assert read_delta(f"{root}/Person", person, **storage_options).equals(store.current(person))
+    commits = [path for path in destination.list("Person/_delta_log") if path.endswith(".json")]
+    assert len(commits) == 2
+    assert b'"industrydata.runId":"run-1"' in destination.read_bytes(commits[1])
+    assert destination.exists("AadGroupMembership/_delta_log/00000000000000000000.json")
+
+
 def test_azure_error_map_names_real_classes_specific_first() -> None:
     unconditional = [
         getattr(azure_exceptions, match.name)

@@ -395,31 +395,6 @@ def test_table_with_other_columns_is_an_export_error(tmp_path: Path) -> None:
     assert str(tmp_path) not in raised.value.message
 
 
-def test_commit_lost_to_another_writer_is_an_export_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = FakeChanges()
-    store.put(PERSON, _people(1))
-    _write(tmp_path, store, [PERSON])
-    store.put(PERSON, _people(1, name="Changed"))
-    destination = LocalDestination(tmp_path)
-    destination.write_bytes("Person/_delta_log/00000000000000000001.json", b"")
-    original = delta_module.log.read_state
-
-    def stale_state(destination_: object, folder: str) -> object:
-        """The state as it was before the other writer's commit."""
-        state = original(destination, folder)
-        state.version = 0
-        return state
-
-    monkeypatch.setattr(delta_module.log, "read_state", stale_state)
-
-    with pytest.raises(ExportError) as raised:
-        _write(tmp_path, store, [PERSON], minutes=1)
-
-    assert "Another writer committed version 1" in raised.value.message
-
-
 @pytest.mark.parametrize("order", ["ascending", "shuffled"])
 def test_members_finds_targets_in_a_locator_of_either_order(order: str) -> None:
     numbers = np.arange(10, 1010, 10)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from pyroaring import BitMap64
 
-__all__ = ["DeletionVectorFile", "descriptor_key", "read_deletion_vector"]
+__all__ = ["DeletionVectorFile", "deletion_vector_path", "descriptor_key", "read_deletion_vector"]
 
 _MAGIC = 1681511377
 _FORMAT_VERSION = 1
@@ -70,6 +70,23 @@ def descriptor_key(descriptor: dict[str, object] | None) -> str | None:
     return key if offset is None else f"{key}@{offset}"
 
 
+def deletion_vector_path(descriptor: dict[str, object]) -> str | None:
+    """The table-relative path of the file holding a vector; None for an inline one.
+
+    Raises:
+        ValueError: the vector is stored by absolute path, which this writer does not read.
+    """
+    storage = descriptor["storageType"]
+    if storage == "i":
+        return None
+    if storage != "u":
+        raise ValueError(f"deletion vectors stored as {storage!r} are not supported")
+    where = str(descriptor["pathOrInlineDv"])
+    prefix, encoded = where[:-_UUID_CHARACTERS], where[-_UUID_CHARACTERS:]
+    name = f"deletion_vector_{uuid.UUID(bytes=_z85_decode(encoded))}.bin"
+    return f"{prefix}/{name}" if prefix else name
+
+
 def read_deletion_vector(
     descriptor: dict[str, object], read_object: Callable[[str], bytes]
 ) -> BitMap64:
@@ -79,23 +96,18 @@ def read_deletion_vector(
         ValueError: the vector is stored in a way this writer does not read (an absolute
             path), or its bytes are not what the descriptor says.
     """
-    storage = descriptor["storageType"]
-    where = str(descriptor["pathOrInlineDv"])
     size = int(str(descriptor["sizeInBytes"]))
-    if storage == "i":
-        payload = _z85_decode(where)[:size]
-    elif storage == "u":
-        prefix, encoded = where[:-_UUID_CHARACTERS], where[-_UUID_CHARACTERS:]
-        name = f"deletion_vector_{uuid.UUID(bytes=_z85_decode(encoded))}.bin"
-        content = read_object(f"{prefix}/{name}" if prefix else name)
+    path = deletion_vector_path(descriptor)
+    if path is None:
+        payload = _z85_decode(str(descriptor["pathOrInlineDv"]))[:size]
+    else:
+        content = read_object(path)
         offset = int(str(descriptor.get("offset") or 0))
         (stored_size,) = struct.unpack_from(">i", content, offset)
         payload = content[offset + 4 : offset + 4 + stored_size]
         (checksum,) = struct.unpack_from(">I", content, offset + 4 + stored_size)
         if stored_size != size or zlib.crc32(payload) != checksum:
-            raise ValueError(f"the deletion vector in {name} does not match its descriptor")
-    else:
-        raise ValueError(f"deletion vectors stored as {storage!r} are not supported")
+            raise ValueError(f"the deletion vector in {path} does not match its descriptor")
     (magic,) = struct.unpack_from("<I", payload)
     if magic != _MAGIC:
         raise ValueError("not a deletion vector (wrong magic number)")

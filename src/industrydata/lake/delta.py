@@ -5,11 +5,11 @@
 data files of at most ``MAX_FILE_ROWS`` rows, no partitions, the Change Data Feed on. Every
 run makes exactly one commit per table, which carries:
 
-* the app transaction ``industrydata`` whose version is the run's start in epoch
-  milliseconds (a table already at or past it is left alone: a retried run commits nothing
-  twice and a stale run never overwrites a newer one, the ``txnAppId``/``txnVersion`` rule
-  of Spark's idempotent writes), and the run id under ``industrydata.runId`` in its commit
-  info;
+* the app transaction ``industrydata.<flow id>`` whose version is the run's start in epoch
+  milliseconds (a table already at or past it, or at or past the ``industrydata`` one that
+  all flows shared before, is left alone: a retried run commits nothing twice and a stale
+  run never overwrites a newer one, the ``txnAppId``/``txnVersion`` rule of Spark's
+  idempotent writes), and the run id under ``industrydata.runId`` in its commit info;
 * the app transaction ``industrydata.changes.<store epoch>`` whose version is the store's
   change version the table now reflects (``canonical.changes``), kept in checkpoints like
   every app transaction.
@@ -33,11 +33,43 @@ feature) every touched file is rewritten instead: the same result, copy-on-write
 Updates appear in the Change Data Feed as the delete of the old row and the insert of the
 new one (readers derive both from the deletion vectors and the added file).
 
+Statistics: a file written whole has exact ones (``tightBounds: true``); a file re-added
+with a deletion vector keeps them as wide bounds (``tightBounds: false``, ``numRecords``
+still its physical row count), as the protocol allows.
+
+Tables someone else changed (``_delta_log`` has the protocol rules): the writer keeps every
+configuration key but the two it owns (``delta.enableChangeDataFeed``, and
+``delta.enableDeletionVectors`` when it writes deletion vectors), the schema string and
+every other metadata field, every protocol feature and version. It refuses, with an
+``ExportError`` naming the table and committing nothing, a table with a feature it does not
+implement (column mapping, generated or identity columns in use; any unknown feature; a
+protocol past reader 3 / writer 7), a run that must update or delete rows of an
+append-only table (``delta.appendOnly=true``: a run that only inserts proceeds), and a run
+that adds rows to a table with rules on rows it does not evaluate (CHECK constraints
+``delta.constraints.*``, column invariants, NOT NULL columns; a run that only deletes
+proceeds).
+
+Commit races follow the protocol's optimistic concurrency: a commit whose version another
+writer created first is tried again at the next version, up to ``COMMIT_ATTEMPTS`` times,
+and built again from the new state when the winner touched what it relies on (see
+``_TableWriter.write``); a version holding exactly the bytes this run sent is its own (a
+request retried after a lost response). Other tables are written whatever happens.
+
 Each commit is atomic, so a reader sees every table at its version before or after the run,
-never half a change. A killed run may leave data, locator and deletion vector files no
-commit names: Delta readers ignore them, VACUUM (run by the consumer, with the retention
-they choose) deletes the data and deletion vector files, and the next run deletes stale
-locators. The writer never vacuums: that would cut the consumer's time travel.
+never half a change. Files no commit names are left by failed and killed attempts. Each
+attempt names the files it writes, before writing them, in a pending record
+(``_industrydata/pending/<attempt>.json``: run id, app id, run version, start), removed once
+its commit is made, so what it leaves is provably the writer's own. An attempt that fails
+before committing deletes its files at once; a later run deletes those a killed attempt
+left, once its record is stale (an earlier run of the same flow, which can no longer commit;
+or older than the table's ``delta.logRetentionDuration``, 30 days by default), and then only
+the files that no commit or checkpoint still in the log names; and it deletes the locators
+no live file needs. Data and deletion vector files of killed runs from before pending
+records, and files of removed rows, are the consumer's VACUUM's: Spark's removes untracked
+files and tombstoned ones past ``delta.deletedFileRetentionDuration`` (7 days by default);
+deltalake's default VACUUM removes tombstoned data files only, and its ``full`` mode also
+deletes live deletion vector files (deltalake 1.6.6), which breaks tables that have them.
+The writer never vacuums: that would cut the consumer's time travel.
 """
 
 from __future__ import annotations
@@ -45,7 +77,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from contextlib import ExitStack, suppress
+from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO, Protocol, Self
@@ -69,7 +101,9 @@ from .results import SnapshotResult, TableResult
 __all__ = [
     "APP_ID",
     "CHANGES_APP_PREFIX",
+    "COMMIT_ATTEMPTS",
     "LOCATOR_FOLDER",
+    "PENDING_FOLDER",
     "RUN_ID_KEY",
     "ChangeSource",
     "transaction_version",
@@ -84,7 +118,13 @@ RUN_ID_KEY = "industrydata.runId"
 """The commit info key that carries the run id."""
 ROW_NUMBER = "RowNumber"
 """The trailing column of the source's batches: the store's row number of each row."""
-LOCATOR_FOLDER = "_industrydata/row-numbers"
+PRIVATE_FOLDER = "_industrydata"
+"""The writer's own objects in a table folder, hidden from Delta readers and VACUUM."""
+LOCATOR_FOLDER = f"{PRIVATE_FOLDER}/row-numbers"
+PENDING_FOLDER = f"{PRIVATE_FOLDER}/pending"
+"""One record per commit attempt naming the files it writes, until it commits or gives up."""
+COMMIT_ATTEMPTS = 5
+"""How many times a table's commit is tried against other writers' commits."""
 MAX_FILE_ROWS = 1 << 20
 REWRITE_FRACTION = 0.5
 _COMPRESSION = "zstd"
@@ -130,6 +170,7 @@ def write_delta(
     tables: Iterable[CanonicalTable],
     source: ChangeSource,
     deletion_vectors: bool = True,
+    flow_id: str | None = None,
     on_table_done: Callable[[TableResult], None] | None = None,
 ) -> SnapshotResult:
     """Bring each table's Delta table to the store's rows, one commit per table.
@@ -142,6 +183,8 @@ def write_delta(
         tables: the canonical tables to write, in order.
         source: the store's rows and changes, read in one snapshot.
         deletion_vectors: delete old rows with deletion vectors (else rewrite their files).
+        flow_id: the flow the run belongs to: its app transaction is
+            ``industrydata.<flow id>`` (``APP_ID`` alone without one).
         on_table_done: called after each table's commit.
 
     Returns:
@@ -151,13 +194,16 @@ def write_delta(
 
     Raises:
         InvalidDestination: the destination cannot hold Delta tables.
-        ExportError, DestinationUnreachable: the destination failed, or a table uses Delta
-            features this writer cannot honour; tables already committed by this run stay
-            committed, the others keep their previous version.
+        ExportError, DestinationUnreachable: the destination failed, a table uses Delta
+            features this writer cannot honour or forbids the change (append-only, CHECK
+            constraints), or other writers won the commit race ``COMMIT_ATTEMPTS`` times;
+            tables already committed by this run stay committed, the others keep their
+            previous version.
     """
     destination.delta_location()  # a destination that cannot hold Delta tables says so here
     run = _Run(
         run_id=run_id,
+        app_id=f"{APP_ID}.{flow_id}" if flow_id else APP_ID,
         version=transaction_version(run_time),
         position=source.position,
         deletion_vectors=deletion_vectors,
@@ -181,12 +227,28 @@ class _Run:
     """What every table of one run shares."""
 
     run_id: str
+    app_id: str
+    """The app id of the run-version transaction: ``industrydata.<flow id>``."""
     version: int
     position: ChangePosition | None
     deletion_vectors: bool
 
+    def reached(self, state: log.TableState | None) -> bool:
+        """Whether the table is already at or past this run: by this flow's transaction, or
+        by the ``industrydata`` one every flow wrote before they had their own."""
+        if state is None:
+            return False
+        versions = state.transactions
+        return max(versions.get(self.app_id, -1), versions.get(APP_ID, -1)) >= self.version
+
+    def owns(self, app_id: str) -> bool:
+        """Whether a transaction's app id is one of the writer's (run or change versions)."""
+        return app_id in (self.app_id, APP_ID) or app_id.startswith(CHANGES_APP_PREFIX)
+
     def transactions(self) -> list[dict[str, Any]]:
-        actions = [{"txn": {"appId": APP_ID, "version": self.version, "lastUpdated": log.now_ms()}}]
+        actions = [
+            {"txn": {"appId": self.app_id, "version": self.version, "lastUpdated": log.now_ms()}}
+        ]
         if self.position is not None:
             app_id = CHANGES_APP_PREFIX + self.position.epoch
             actions.append(
@@ -236,47 +298,110 @@ class _TableWriter:
         self.source = source
         self.run = run
         self.schema = delta_schema(table)
+        self._locators_prefix = f"{self.folder}/{LOCATOR_FOLDER}/"
+        self._pending_prefix = f"{self.folder}/{PENDING_FOLDER}/"
 
     def write(self) -> tuple[TableResult, int, bool]:
-        """The table's result, its version after the run, and whether this run committed."""
-        state = log.read_state(self.destination, self.folder)
-        if state is not None:
-            if state.transactions.get(APP_ID, -1) >= self.run.version:
-                return TableResult(self.table.name, 0, 0, 0, 0), state.version, False
-            self._check_writable(state)
-        locators = set(self.destination.list(f"{self.folder}/{LOCATOR_FOLDER}"))
-        since = self._continues_from(state, locators)
-        new_files = _NewFiles(self.destination, self.folder, self.table, self.schema)
-        with new_files:
-            if since is None:
-                rows_read, changes, actions = self._replace_all(state, new_files)
-                operation = "WRITE"
-            else:
-                assert state is not None
-                rows_read, changes, actions = self._apply_changes(state, since, new_files)
-                operation = "MERGE"
-        adds = new_files.added
-        actions += [{"add": add} for add in adds]
-        version = 0 if state is None else state.version + 1
-        log.commit(
-            self.destination,
-            self.folder,
-            version,
-            [
-                self.run.commit_info(operation),
-                *self._table_actions(state),
-                *actions,
-                *self.run.transactions(),
-            ],
-        )
-        self._drop_stale_locators(state, actions, locators)
-        files = len(adds) + (1 if new_files.deletion_vectors_written else 0)
-        size = sum(int(add["size"]) for add in adds) + new_files.deletion_vectors_written
-        return TableResult(self.table.name, rows_read, changes, files, size), version, True
+        """The table's result, its version after the run, and whether this run committed.
 
-    def _check_writable(self, state: log.TableState) -> None:
-        """Refuse a table this writer must not change: unknown features, other columns."""
-        if unsupported := log.unsupported_features(state.protocol):
+        Optimistic concurrency, as the protocol has it: the commit is built against the
+        state read, and when another writer commits that version first the log is read
+        again. A winner that touched what this commit relies on (the protocol, the metadata,
+        the writer's transactions, files this commit removes or re-adds, or any file when
+        this commit replaces them all) makes the run build its commit again from the new
+        state; otherwise the same commit is tried at the next version.
+        """
+        state = log.read_state(self.destination, self.folder)
+        draft: _Draft | None = None
+        sent = False  # a commit request is out: its files must stay (a later run sweeps them)
+        try:
+            for _ in range(COMMIT_ATTEMPTS):
+                if self.run.reached(state):
+                    if draft is not None:
+                        draft.files.discard()
+                    version = state.version if state is not None else -1
+                    return TableResult(self.table.name, 0, 0, 0, 0), version, False
+                if draft is None:
+                    self._check_writable(state)
+                    draft = self._draft(state)
+                version = 0 if state is None else state.version + 1
+                entry = [
+                    self.run.commit_info(draft.operation),
+                    *self._table_actions(state),
+                    *draft.actions,
+                    *self.run.transactions(),
+                ]
+                sent = True
+                if log.commit(self.destination, self.folder, version, entry):
+                    draft.files.committed()
+                    self._after_commit(state, draft)
+                    return draft.result(self.table.name), version, True
+                sent = False
+                newer = log.read_state(self.destination, self.folder)
+                if self._conflicts(state, newer, draft):
+                    draft.files.discard()
+                    draft = None
+                state = newer
+        except BaseException:
+            if draft is not None and not sent:
+                draft.files.discard()
+            raise
+        if draft is not None:
+            draft.files.discard()
+        raise ExportError(
+            f"Other writers committed to the Delta table {self.table.name} before this run "
+            f"{COMMIT_ATTEMPTS} times; the next run continues from their state.",
+            target=self.table.name,
+        )
+
+    def _draft(self, state: log.TableState | None) -> _Draft:
+        """Write the run's files for ``state`` and the actions that commit them.
+
+        Raises:
+            ExportError: the table forbids the change (append-only, rules on rows);
+                nothing of it is left.
+        """
+        files = _AttemptFiles(self.destination, self.folder, self.run)
+        try:
+            private = self.destination.list(f"{self.folder}/{PRIVATE_FOLDER}")
+            locators = {path for path in private if path.startswith(self._locators_prefix)}
+            pending = [path for path in private if path.startswith(self._pending_prefix)]
+            since = self._continues_from(state, locators)
+            new_files = _NewFiles(files, self.folder, self.table, self.schema)
+            with new_files:
+                if since is None:
+                    rows_read, changes, actions = self._replace_all(state, new_files)
+                    operation = "WRITE"
+                else:
+                    assert state is not None
+                    rows_read, changes, actions = self._apply_changes(state, since, new_files)
+                    operation = "MERGE"
+            actions = [_widened(action, state) for action in actions]
+            actions += [{"add": add} for add in new_files.added]
+            draft = _Draft(
+                operation=operation,
+                actions=actions,
+                files=files,
+                locators=locators,
+                pending=pending,
+                rows_read=rows_read,
+                changes=changes,
+                added=new_files.added,
+                deletion_vector_bytes=new_files.deletion_vectors_written,
+                replaces_all=since is None,
+            )
+            self._check_commit(state, draft)
+        except BaseException:
+            files.discard()
+            raise
+        return draft
+
+    def _check_writable(self, state: log.TableState | None) -> None:
+        """Refuse a table this writer must not change: features it cannot honour, other
+        columns."""
+        if state is None:
+            return
+        if unsupported := log.unsupported_features(state.protocol, state.metadata):
             raise ExportError(
                 f"The Delta table {self.table.name} uses features this writer cannot honour "
                 f"({', '.join(sorted(unsupported))}); move it away to have it written again.",
@@ -288,6 +413,80 @@ class _TableWriter:
                 "table; move it away to have it written again.",
                 target=self.table.name,
             )
+
+    def _check_commit(self, state: log.TableState | None, draft: _Draft) -> None:
+        """Refuse a commit the table forbids: changing or removing rows of an append-only
+        table; adding rows to a table with rules on rows (CHECK constraints, invariants,
+        NOT NULL columns), which this writer does not evaluate."""
+        if state is None:
+            return
+        if log.append_only(state.protocol, state.metadata) and any(
+            "remove" in action and action["remove"]["dataChange"] for action in draft.actions
+        ):
+            raise ExportError(
+                f"The Delta table {self.table.name} is append-only (delta.appendOnly=true) and "
+                "this run must update or delete rows in it; nothing was committed. Set "
+                "delta.appendOnly to false, or move the table away to have it written again.",
+                target=self.table.name,
+            )
+        rules = log.row_rules(state.protocol, state.metadata)
+        if rules and any(
+            "add" in action and action["add"]["path"] not in state.files
+            for action in draft.actions
+        ):
+            raise ExportError(
+                f"The Delta table {self.table.name} has rules on its rows that this writer "
+                f"does not evaluate ({', '.join(rules)}) and this run must add rows to it; "
+                "nothing was committed. Drop the rules, or move the table away to have it "
+                "written again.",
+                target=self.table.name,
+            )
+
+    def _conflicts(
+        self, state: log.TableState | None, newer: log.TableState | None, draft: _Draft
+    ) -> bool:
+        """Whether the commits made since ``state`` touched what ``draft`` relies on."""
+        if state is None or newer is None:
+            return True
+        touched = {
+            action[kind]["path"]
+            for action in draft.actions
+            for kind in ("add", "remove")
+            if kind in action and action[kind]["path"] in state.files
+        }
+        for version in range(state.version + 1, newer.version + 1):
+            try:
+                actions = log.read_commit(self.destination, self.folder, version)
+            except IndustryDataError:  # cleaned up already: assume the worst
+                return True
+            for action in actions:
+                if "protocol" in action or "metaData" in action:
+                    return True
+                if "txn" in action and self.run.owns(action["txn"]["appId"]):
+                    return True
+                for kind in ("add", "remove"):
+                    if kind in action and (
+                        draft.replaces_all or action[kind]["path"] in touched
+                    ):
+                        return True
+        return False
+
+    def _after_commit(self, state: log.TableState | None, draft: _Draft) -> None:
+        """Best effort, once committed on ``state``: delete the locators no live file needs
+        (removed files, killed runs), and the files of attempts that provably never
+        committed (``_AttemptFiles.sweep``)."""
+        live = set(state.files) if state else set()
+        for action in draft.actions:
+            if "remove" in action:
+                live.discard(action["remove"]["path"])
+            if "add" in action:
+                live.add(action["add"]["path"])
+        for locator in draft.locators - {_locator(self.folder, path) for path in live}:
+            with suppress(IndustryDataError):
+                self.destination.delete(locator)
+        if draft.pending and state is not None:
+            with suppress(IndustryDataError, ValueError, KeyError, TypeError):
+                draft.files.sweep(draft.pending, state.metadata)
 
     def _continues_from(self, state: log.TableState | None, locators: set[str]) -> int | None:
         """The store change version the table reflects, when the run can continue from it."""
@@ -304,16 +503,16 @@ class _TableWriter:
         return since
 
     def _table_actions(self, state: log.TableState | None) -> list[dict[str, Any]]:
-        """Protocol and metadata actions, when the table needs new ones."""
+        """Protocol and metadata actions, when the table needs new ones: the writer's
+        features and configuration keys added, everything else of the table kept."""
         current_protocol = state.protocol if state else {}
         current_metadata = state.metadata if state else {}
         protocol = log.protocol_action(
             deletion_vectors=self.run.deletion_vectors, current=current_protocol
         )
-        configuration = {"delta.enableChangeDataFeed": "true"}
-        if "deletionVectors" in protocol.get("writerFeatures", ()):
-            configuration["delta.enableDeletionVectors"] = "true"
-        metadata = log.metadata_action(self.schema, configuration, current=current_metadata)
+        metadata = log.metadata_action(
+            self.schema, self._configuration(), current=current_metadata
+        )
         actions = []
         if protocol != _sorted_features(current_protocol):
             actions.append({"protocol": protocol})
@@ -323,6 +522,13 @@ class _TableWriter:
         ):
             actions.append({"metaData": metadata})
         return actions
+
+    def _configuration(self) -> dict[str, str]:
+        """The configuration keys the writer owns; the table's other keys are kept."""
+        configuration = {"delta.enableChangeDataFeed": "true"}
+        if self.run.deletion_vectors:
+            configuration["delta.enableDeletionVectors"] = "true"
+        return configuration
 
     def _replace_all(
         self, state: log.TableState | None, new_files: _NewFiles
@@ -382,19 +588,139 @@ class _TableWriter:
             actions.append({"add": {**add, "deletionVector": descriptor, "dataChange": True}})
         return actions
 
-    def _drop_stale_locators(
-        self, state: log.TableState | None, actions: list[dict[str, Any]], listed: set[str]
-    ) -> None:
-        """Delete the locators no live file needs (removed files, killed runs), best effort."""
-        live = set(state.files) if state else set()
-        for action in actions:
-            if "remove" in action:
-                live.discard(action["remove"]["path"])
-            if "add" in action:
-                live.add(action["add"]["path"])
-        for locator in listed - {_locator(self.folder, path) for path in live}:
+
+@dataclass
+class _Draft:
+    """One table's commit being built: its actions and the files written for them."""
+
+    operation: str
+    actions: list[dict[str, Any]]
+    """The data actions: removes, re-adds with deletion vectors, new files."""
+    files: _AttemptFiles
+    locators: set[str]
+    """The table's locators when the draft was made."""
+    pending: list[str]
+    """The pending records of other attempts when the draft was made."""
+    rows_read: int
+    changes: int
+    added: list[dict[str, Any]]
+    deletion_vector_bytes: int
+    replaces_all: bool
+
+    def result(self, name: str) -> TableResult:
+        files = len(self.added) + (1 if self.deletion_vector_bytes else 0)
+        size = sum(int(add["size"]) for add in self.added) + self.deletion_vector_bytes
+        return TableResult(name, self.rows_read, self.changes, files, size)
+
+
+class _AttemptFiles(Destination):
+    """The destination as one commit attempt writes to a table: before creating a data,
+    deletion vector or change data file it names it in the attempt's pending record,
+    ``_industrydata/pending/<attempt id>.json`` (with the run id, app id, run version and
+    start), which is deleted once the commit is made. So whatever a failed or killed
+    attempt leaves is provably the writer's own: ``discard`` deletes it at once (a failed
+    attempt), ``sweep`` later (a killed one)."""
+
+    def __init__(self, destination: Destination, folder: str, run: _Run) -> None:
+        self.destination = destination
+        self.folder = folder
+        self.run = run
+        self.record_path = f"{folder}/{PENDING_FOLDER}/{uuid.uuid4()}.json"
+        self.started = log.now_ms()
+        self.paths: list[str] = []
+        """Table-relative paths of the files written, in order."""
+        self.recorded = False
+
+    def discard(self) -> None:
+        """Delete every file written and the record, best effort: nothing commits them."""
+        for path in self.paths:
+            for name in (f"{self.folder}/{path}", _locator(self.folder, path)):
+                with suppress(IndustryDataError):
+                    self.destination.delete(name)
+        self.paths = []
+        self.committed()
+
+    def committed(self) -> None:
+        """Delete the record, best effort: a commit names the files now."""
+        if self.recorded:
             with suppress(IndustryDataError):
-                self.destination.delete(locator)
+                self.destination.delete(self.record_path)
+            self.recorded = False
+
+    def sweep(self, records: list[str], metadata: dict[str, Any]) -> None:
+        """Delete what attempts of killed runs left: the files their pending records name
+        that no commit still in the log names, once each record is stale: written by an
+        earlier run of this flow (which can no longer commit, its transaction version being
+        below the one this run committed) or older than the table's log retention."""
+        retention = log.log_retention_ms(metadata)
+        stale: list[dict[str, Any]] = []
+        for path in records:
+            record = json.loads(self.destination.read_bytes(path))
+            earlier_run = record["appId"] == self.run.app_id and record["runVersion"] < (
+                self.run.version
+            )
+            expired = retention is not None and log.now_ms() - record["started"] > retention
+            if earlier_run or expired:
+                stale.append({**record, "record": path})
+        if not stale:
+            return
+        named = log.named_files(self.destination, self.folder)
+        for record in stale:
+            for file in record["files"]:
+                if file not in named:
+                    self.destination.delete(f"{self.folder}/{file}")
+                    self.destination.delete(_locator(self.folder, file))
+            self.destination.delete(record["record"])
+
+    def _note(self, path: str) -> None:
+        relative = path.removeprefix(f"{self.folder}/")
+        if relative == path or relative.startswith((log.LOG_FOLDER + "/", PRIVATE_FOLDER + "/")):
+            return
+        self.paths.append(relative)
+        record = {
+            "runId": self.run.run_id,
+            "appId": self.run.app_id,
+            "runVersion": self.run.version,
+            "started": self.started,
+            "files": self.paths,
+        }
+        self.destination.write_bytes(self.record_path, json.dumps(record).encode())
+        self.recorded = True
+
+    def _open_writer(self, path: str) -> AbstractContextManager[BinaryIO]:
+        self._note(path)
+        return self.destination.open_writer(path)
+
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        self._note(path)
+        self.destination.write_bytes(path, data)
+
+    def _create_new(self, path: str, data: bytes) -> bool:
+        self._note(path)
+        return self.destination.create_new(path, data)
+
+    def _read_bytes(self, path: str) -> bytes:
+        return self.destination.read_bytes(path)
+
+    def _exists(self, path: str) -> bool:
+        return self.destination.exists(path)
+
+    def _list(self, prefix: str) -> list[str]:
+        return self.destination.list(prefix)
+
+    def _delete(self, path: str) -> None:
+        self.destination.delete(path)
+
+
+def _widened(action: dict[str, Any], state: log.TableState | None) -> dict[str, Any]:
+    """A file of the table re-added with a deletion vector keeps its statistics as wide
+    bounds (``tightBounds: false``); other actions as they are."""
+    add = action.get("add")
+    if add is None or not add.get("deletionVector") or state is None:
+        return action
+    if add["path"] not in state.files:
+        return action
+    return {"add": {**add, "stats": log.wide_statistics(add["stats"])}}
 
 
 class _NewFiles:

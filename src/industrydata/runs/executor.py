@@ -163,6 +163,7 @@ def execute_run(
             allowed_storage_endpoints=tuple(settings.allowed_storage_endpoints),
             delta_deletion_vectors=settings.delta_deletion_vectors,
             claimed_destination=claimed,
+            flow_id=flow.id,
         )
         snapshot_id = _export_after_loads(
             job,

@@ -43,6 +43,7 @@ def export_snapshot(
     snapshot_time: datetime,
     on_progress: Callable[[TableResult, int, int], None] | None = None,
     deletion_vectors: bool = True,
+    flow_id: str | None = None,
 ) -> SnapshotResult:
     """Write the tenant's 26 canonical tables as one snapshot and publish it.
 
@@ -59,6 +60,8 @@ def export_snapshot(
         on_progress: called after each table with its result, tables done, tables in all.
         deletion_vectors: ``delta`` deletes changed and removed rows with deletion vectors
             (otherwise it rewrites the files that hold them).
+        flow_id: the flow exporting; ``delta`` versions its commits with the flow's own
+            app transaction.
 
     Raises:
         InvalidDestination: the format is not available.
@@ -89,6 +92,7 @@ def export_snapshot(
                 tables=CANONICAL_TABLES,
                 source=_StoreChanges(reader, tenant_id),
                 deletion_vectors=deletion_vectors,
+                flow_id=flow_id,
                 on_table_done=table_done,
             )
         tables = ((table, reader.read_table(table, tenant_id)) for table in CANONICAL_TABLES)

@@ -55,6 +55,7 @@ class ExportJob:
     delta_deletion_vectors: bool = True
     claimed_destination: DestinationIdentity | None = None
     """The destination the flow claimed at accept; the run writes nowhere else."""
+    flow_id: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -111,6 +112,7 @@ def _child(job: ExportJob, channel: Connection) -> None:
             snapshot_time=job.snapshot_time,
             on_progress=on_progress,
             deletion_vectors=job.delta_deletion_vectors,
+            flow_id=job.flow_id,
         )
     except _ParentGone:
         pass
