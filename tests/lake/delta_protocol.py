@@ -5,11 +5,6 @@ when older commits are gone) and returns every broken rule as a ``Problem``. Rul
 writer's commits:
 
 * ``parse``: one JSON action per line, of a known type, at most one ``commitInfo``;
-* ``protocol``: a consistent protocol (reader 3 needs writer 7, features listed where the
-  versions say, reader features also listed as writer features), never lowered, no feature
-  removed (a legacy version's implied feature may be left out when upgrading to table
-  features only if no replayed version used it: PROTOCOL.md "Table Features for New and
-  Existing Tables");
 * ``deletionVectors``: a file with a deletion vector only in a table with the feature,
   ``numRecords`` accurate and ``tightBounds: false`` (its bounds may be wide; PROTOCOL.md
   "Per-file Statistics"), the vector inside its file;
@@ -18,15 +13,23 @@ writer's commits:
   after;
 * ``checkpoint``: a checkpoint holds the replayed state of its version.
 
-And for the writer's own commits (those with ``industrydata.runId`` in ``commitInfo``):
+And for the writer's own commits (those with ``industrydata.runId`` in ``commitInfo``;
+tests play other writers that do what this writer must not):
 
+* ``protocol``: a protocol it writes is consistent (reader 3 needs writer 7, features listed
+  where the versions say, reader features also listed as writer features), never lower than
+  the one before and without removing a feature (a legacy version's implied feature may be
+  left out when upgrading to table features only if no replayed version used it:
+  PROTOCOL.md "Table Features for New and Existing Tables");
 * ``metadata``: the table id and every configuration key of the version before are kept
   (values too, except the keys the writer owns);
 * ``txn``: no app id's transaction version goes down;
 * ``stats``: ``numRecords`` equals the Parquet file's row count;
 * ``cdc``: with ``delta.enableChangeDataFeed``, a commit that removes files and adds files
   (an update, a delete through a deletion vector, or a rewrite) carries ``cdc`` actions
-  (PROTOCOL.md "Add CDC File").
+  (PROTOCOL.md "Add CDC File"); except a ``WRITE``, the writer's full replacement, which
+  change feed readers read as every old row deleted and every new one inserted, as they
+  read any overwrite.
 
 ``delta_tables`` finds the tables under a folder; ``tests/conftest.py`` runs the validator
 on every table a test leaves in its ``tmp_path``.
@@ -320,17 +323,16 @@ class _Replay:
                 self.transactions[action["txn"]["appId"]] = int(action["txn"]["version"])
             elif "cdc" in action:
                 self.cdc.append((version, action["cdc"]["path"]))
-        self._check_protocol(version, protocol_before)
+        if ours and any("protocol" in action for action in actions):
+            self._check_protocol(version, protocol_before)
         self.used |= _used_features(self.metadata)
         self._check_files(version, actions)
         if ours:
-            self._check_ours(version, actions, metadata_before, transactions_before)
+            replaced = info.get("operation") == "WRITE"
+            self._check_ours(version, actions, metadata_before, transactions_before, replaced)
 
     def _check_protocol(self, version: int, before: dict[str, Any]) -> None:
         protocol = self.protocol
-        if not protocol:
-            self.fail(version, "protocol", "no protocol action")
-            return
         reader_version = protocol.get("minReaderVersion", 1)
         writer_version = protocol.get("minWriterVersion", 1)
         readers = protocol.get("readerFeatures")
@@ -389,6 +391,7 @@ class _Replay:
         actions: list[dict[str, Any]],
         metadata_before: dict[str, Any],
         transactions_before: dict[str, int],
+        replaced: bool,
     ) -> None:
         metadata = self.metadata
         if metadata_before and metadata.get("id") != metadata_before.get("id"):
@@ -415,6 +418,7 @@ class _Replay:
         changed = {kind for action in actions for kind, body in action.items() if _changes(body)}
         if (
             new.get("delta.enableChangeDataFeed") == "true"
+            and not replaced
             and {"add", "remove"} <= changed
             and not any("cdc" in action for action in actions)
         ):

@@ -245,11 +245,23 @@ def change_multiset(data: pa.Table, table: CanonicalTable) -> Counter[tuple]:
 
 
 def store_changes(
-    before: pa.Table | None, after: pa.Table, table: CanonicalTable, version: int
+    before: pa.Table | None,
+    after: pa.Table,
+    table: CanonicalTable,
+    version: int,
+    *,
+    replaced: bool = False,
 ) -> Counter[tuple]:
     """What a change feed must show for ``version``, which took the table's rows from
     ``before`` (None: no table yet) to ``after``: rows matched by the table's key, an
-    update as its pre- and post-image, an unchanged row not at all."""
+    update as its pre- and post-image, an unchanged row not at all. A version that
+    ``replaced`` the table whole shows every old row deleted and every new one inserted."""
+    if replaced and before is not None:
+        deleted = row_multiset(before, table).elements()
+        inserted = row_multiset(after, table).elements()
+        return Counter((version, DELETE, *row) for row in deleted) + Counter(
+            (version, INSERT, *row) for row in inserted
+        )
 
     def by_key(data: pa.Table | None) -> dict[tuple, tuple]:
         if data is None:

@@ -4,7 +4,9 @@ Each scenario builds a small lake once (a module-scoped fixture) and records wha
 held at every table version; every reader of ``delta_readers`` then reads every version it
 can reach and must give the same row multiset, and both Change Data Feed readers must give
 exactly what the store changed between versions: inserts, deletes, and updates as
-``update_preimage``/``update_postimage`` pairs, nothing for a row that was only moved.
+``update_preimage``/``update_postimage`` pairs, nothing for a row that was only moved (a
+run that replaces a table whole, whose files another writer rewrote, reads as a reload:
+every old row deleted, every new one inserted).
 
 Scenarios: the first write and incremental runs, with and without deletion vectors; a
 table past a checkpoint; the consumer's OPTIMIZE and VACUUM (delta-rs) followed by more
@@ -70,49 +72,56 @@ class Lake:
     """Table name → version → the rows it must hold."""
     oldest_readable: dict[str, int] = field(default_factory=dict)
     """Table name → its oldest version whose files are still there (VACUUM removes older)."""
+    replaced: dict[str, set[int]] = field(default_factory=dict)
+    """Table name → the writer's versions that replaced it whole."""
     runs: int = 0
 
     def path(self, table: CanonicalTable) -> Path:
         return self.root / table.name
 
-    def run(self, rows: Rows, write: Callable[[datetime], object]) -> None:
+    def run(
+        self, rows: Rows, write: Callable[[datetime], object], *, replaces: bool = False
+    ) -> None:
         """One run of the writer (``write`` given its run time), after which each table's
         newest version holds ``rows(table)``; versions committed meanwhile by someone else
-        hold the rows of the version before them."""
+        hold the rows of the version before them. A run that ``replaces`` the tables whole
+        (their files have no row-number locators) reads as a full reload in the feed."""
         write(FIRST_RUN + timedelta(minutes=self.runs))
         self.runs += 1
-        self._record(rows, ours=True)
+        self._record(rows)
+        for table in self.tables if replaces else ():
+            self.replaced.setdefault(table.name, set()).add(max(self.history[table.name]))
 
-    def consumer(self, operation: Callable[[DeltaTable], object]) -> None:
-        """A consumer's operation on every table that changes no row (OPTIMIZE, VACUUM)."""
+    def consumer(
+        self, operation: Callable[[DeltaTable], object], *, deletes_removed_files: bool = False
+    ) -> None:
+        """A consumer's operation on every table that changes no row (OPTIMIZE, or a VACUUM
+        that ``deletes_removed_files``, after which versions before the newest are gone)."""
         for table in self.tables:
+            if deletes_removed_files:
+                self.oldest_readable[table.name] = max(self.history[table.name])
             operation(DeltaTable(str(self.path(table))))
-        self._record(lambda table: self._newest(table)[1], ours=False)
-
-    def vacuumed(self, table: CanonicalTable) -> None:
-        """After a VACUUM of every removed file: only the newest version's files are left."""
-        self.oldest_readable[table.name] = self._newest(table)[0]
+        self._record(None)
 
     def changes(self, table: CanonicalTable, start: int) -> Counter[tuple]:
         """What a change feed from version ``start`` to the newest must show."""
         history = self.history[table.name]
         expected: Counter[tuple] = Counter()
         for version in range(start, max(history) + 1):
-            expected += store_changes(history.get(version - 1), history[version], table, version)
+            before, after = history.get(version - 1), history[version]
+            replaced = version in self.replaced.get(table.name, ())
+            expected += store_changes(before, after, table, version, replaced=replaced)
         return expected
 
-    def _newest(self, table: CanonicalTable) -> tuple[int, pa.Table]:
-        history = self.history[table.name]
-        return max(history), history[max(history)]
-
-    def _record(self, rows: Rows, *, ours: bool) -> None:
+    def _record(self, rows: Rows | None) -> None:
+        """The versions committed since the last record: the newest holds ``rows`` (None:
+        nothing of ours), the others their predecessor's rows."""
         for table in self.tables:
             history = self.history.setdefault(table.name, {})
             newest = DeltaTable(str(self.path(table))).version()
-            before = max(history) if history else -1
-            for version in range(before + 1, newest + 1):
-                mine = ours and version == newest
-                history[version] = rows(table) if mine else history[version - 1]
+            for version in range(max(history, default=-1) + 1, newest + 1):
+                ours = rows is not None and version == newest
+                history[version] = rows(table) if ours else history[version - 1]
 
 
 def _enrollment(index: int, *, exit_date: str | None = None) -> dict:
@@ -147,7 +156,9 @@ class _FakeStoreLake:
         self.lake = Lake(root, (ENROLLMENT, EMAIL), deletion_vectors)
         self.destination = LocalDestination(root)
 
-    def run(self, destination: LocalDestination | None = None) -> None:
+    def run(
+        self, destination: LocalDestination | None = None, *, replaces: bool = False
+    ) -> None:
         def write(run_time: datetime) -> object:
             return write_delta(
                 destination or self.destination,
@@ -158,7 +169,7 @@ class _FakeStoreLake:
                 deletion_vectors=self.lake.deletion_vectors,
             )
 
-        self.lake.run(self.store.current, write)
+        self.lake.run(self.store.current, write, replaces=replaces)
 
     def first_rows(self) -> None:
         self.store.put(ENROLLMENT, [_enrollment(index) for index in range(40)])
@@ -221,15 +232,14 @@ def _optimize_then_vacuum(root: Path) -> Lake:
     scenario.some_changes(1)
     scenario.run()
     scenario.lake.consumer(lambda delta: delta.optimize.compact())
-    for table in scenario.lake.tables:
-        scenario.lake.vacuumed(table)
     scenario.lake.consumer(
         lambda delta: delta.vacuum(
             retention_hours=0, enforce_retention_duration=False, dry_run=False
-        )
+        ),
+        deletes_removed_files=True,
     )
     scenario.some_changes(2)
-    scenario.run()
+    scenario.run(replaces=True)
     scenario.some_changes(3)
     scenario.run()
     return scenario.lake
@@ -258,7 +268,7 @@ def _commit_race(root: Path) -> Lake:
     scenario.some_changes(1)
     scenario.run()
     scenario.some_changes(2)
-    scenario.run(_OptimizingDestination(root))
+    scenario.run(_OptimizingDestination(root), replaces=True)
     for table in scenario.lake.tables:
         versions = scenario.lake.history[table.name]
         assert max(versions) == 3, f"{table.name}: the run did not commit after the race"
@@ -293,6 +303,7 @@ def _store_export(root: Path) -> Lake:
             format="delta",
             run_id=f"run-{lake.runs}",
             snapshot_time=run_time,
+            deletion_vectors=lake.deletion_vectors,
         )
 
     lake.root.mkdir()

@@ -303,6 +303,28 @@ def test_legacy_features_may_be_left_out_only_if_never_used(tmp_path: Path) -> N
     ]
 
 
+def test_a_full_replacement_needs_no_change_data(tmp_path: Path) -> None:
+    """Readers read a ``WRITE`` replacing every live file as every old row deleted and
+    every new one inserted, which is what the writer means by it."""
+    commits = _valid(tmp_path)
+    live = [commits[1][2]["add"], commits[1][3]["add"]]
+    commits.append([_ours(), *(_remove(add) for add in live), {"add": _data(tmp_path)}])
+    _write_log(tmp_path, commits)
+
+    assert _rules(tmp_path) == set()
+
+
+def test_protocol_changes_of_other_writers_are_not_judged(tmp_path: Path) -> None:
+    """Tests play other writers that lower a protocol or add unknown versions, to see this
+    writer refuse such tables; only the protocols this writer commits must follow the rules."""
+    commits = _valid(tmp_path)
+    newer = {"protocol": {"minReaderVersion": 4, "minWriterVersion": 8}}
+    commits.append([{"commitInfo": {"operation": "UPGRADE"}}, newer])
+    _write_log(tmp_path, commits)
+
+    assert _rules(tmp_path) == set()
+
+
 def test_checkpoint_is_checked_against_the_commits(tmp_path: Path) -> None:
     commits = _valid(tmp_path)
     _write_log(tmp_path, commits)
