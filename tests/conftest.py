@@ -7,6 +7,11 @@ test session gets its own PostgreSQL database, dropped at the end.
 The ``azurite`` fixture starts the Azurite blob emulator that ``make test`` installs into
 ``node_modules/`` (``package.json``), once per test process, on a free loopback port;
 ``azure_container`` gives each test a fresh container in it.
+
+After every test, each Delta table it left in its ``tmp_path`` must pass the protocol
+validator (``tests/lake/delta_protocol.py``); a test that writes broken logs on purpose is
+marked ``invalid_delta_logs``. Tables in ``tmp_path_factory`` folders are validated by the
+tests that write them.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 from industrydata.config import Settings
 from industrydata.store import create_store_engine, upgrade_to_head
+from tests.lake.delta_protocol import delta_tables, validate_table
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 POSTGRES_URL_ENV = "INDUSTRYDATA_TEST_POSTGRES_URL"
@@ -38,6 +44,22 @@ AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 AZURITE_START_SECONDS = 30.0
+
+
+@pytest.fixture(autouse=True)
+def delta_logs_follow_the_protocol(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test (at teardown) when a Delta log it left in ``tmp_path`` breaks a rule."""
+    yield
+    root = (request.node.funcargs or {}).get("tmp_path")
+    if root is None or request.node.get_closest_marker("invalid_delta_logs"):
+        return
+    problems = [
+        f"{table.relative_to(root)}: {problem}"
+        for table in delta_tables(root)
+        for problem in validate_table(table)
+    ]
+    if problems:
+        pytest.fail("Delta logs break the protocol:\n" + "\n".join(problems), pytrace=False)
 
 
 def _postgres_params() -> list:

@@ -18,11 +18,15 @@ from industrydata.canonical.changes import ChangePosition
 from industrydata.canonical.tables import CanonicalTable
 
 
+def query_delta(uri: str, *, version: int | None = None, **storage: str) -> pa.Table:
+    """The Delta table's rows at ``version`` (None: the newest), as DataFusion reads them."""
+    delta = DeltaTable(uri, version=version, storage_options=storage or None)
+    return pa.table(QueryBuilder().register("t", delta).execute("SELECT * FROM t").read_all())
+
+
 def read_delta(uri: str, table: CanonicalTable, **storage: str) -> pa.Table:
     """The Delta table's current rows in the canonical Arrow schema, in natural-key order."""
-    delta = DeltaTable(uri, storage_options=storage or None)
-    data = pa.table(QueryBuilder().register("t", delta).execute("SELECT * FROM t").read_all())
-    data = data.select(table.column_names).cast(arrow_schema(table))
+    data = query_delta(uri, **storage).select(table.column_names).cast(arrow_schema(table))
     return data.sort_by([(name, "ascending") for name in table.key])
 
 
