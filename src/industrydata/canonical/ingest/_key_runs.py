@@ -20,7 +20,7 @@ from typing import IO
 
 import numpy as np
 
-__all__ = ["SortedRun", "bloom_bytes", "merged", "sorted_keys"]
+__all__ = ["SortedRun", "bloom_bytes", "merged", "sorted_chunks"]
 
 _KEY = 16
 _MIN_BLOCK = 512
@@ -180,10 +180,17 @@ def _count_upto(keys: np.ndarray, bound: tuple[int, int]) -> int:
     return start + int(np.searchsorted(keys["low"][start:end], low, side="right"))
 
 
-def sorted_keys(high: np.ndarray, low: np.ndarray, values: np.ndarray | None) -> np.ndarray:
-    """Keys (stored high and low words, and values) as one sorted structured array."""
-    keys = np.empty(len(high), dtype=_dtype(values is not None))
-    keys["high"], keys["low"] = high, low
-    if values is not None:
-        keys["value"] = values
-    return keys[np.lexsort((low, high))]
+def sorted_chunks(
+    high: np.ndarray, low: np.ndarray, values: np.ndarray | None
+) -> Iterator[np.ndarray]:
+    """Keys (stored high and low words, and values) in order, ``_MERGE_CHUNK`` at a time:
+    only the sort order is made whole, not a sorted copy of the keys."""
+    order = np.lexsort((low, high))
+    dtype = _dtype(values is not None)
+    for start in range(0, len(order), _MERGE_CHUNK):
+        part = order[start : start + _MERGE_CHUNK]
+        chunk = np.empty(len(part), dtype=dtype)
+        chunk["high"], chunk["low"] = high[part], low[part]
+        if values is not None:
+            chunk["value"] = values[part]
+        yield chunk

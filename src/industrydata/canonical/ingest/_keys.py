@@ -13,8 +13,8 @@ key is a 128-bit fingerprint in flat arrays:
 Every table of a load draws on one ``KeyBudget`` (``ReadLimits.max_key_memory``). A table
 that would outgrow its share spills its fingerprints to disk as a sorted run
 (``_key_runs``) and starts again empty; look-ups then also ask its runs. So a load's
-memory stays bounded whatever the number of distinct keys; a file of fewer than 1.6
-million records never touches the disk.
+memory stays bounded whatever the number of distinct keys; a district's tables of fewer
+than 800,000 keys never touch the disk.
 
 (The ids a writer wrote go to a temporary table of its connection: ``_upsert``.)
 
@@ -36,7 +36,7 @@ from typing import Protocol
 import numpy as np
 
 from ..ids import IdMinter, composite_key
-from ._key_runs import SortedRun, merged, sorted_keys
+from ._key_runs import SortedRun, merged, sorted_chunks
 from ._limits import DEFAULT_LIMITS
 
 __all__ = [
@@ -213,35 +213,31 @@ class KeyTable:
             return
         highs = np.frombuffer(self._high, dtype=np.uint64)
         taken = np.flatnonzero(highs)
+        high, low = highs[taken], np.frombuffer(self._low, dtype=np.uint64)[taken]
         values = _numbers(self._values)
-        keys = sorted_keys(
-            highs[taken],
-            np.frombuffer(self._low, dtype=np.uint64)[taken],
-            values[taken] if values is not None else None,
-        )
-        del highs, taken, values
-        self._allocate(_FIRST_CAPACITY)
-        self._spilled += self._count
+        if values is not None:
+            values = values[taken]
+        del highs, taken
+        count, has_values = self._count, self._values is not None
+        self._allocate(_FIRST_CAPACITY)  # the slots are freed before the keys are sorted
+        self._spilled += count
         self._count = 0
-        has_values = self._values is not None
-        self._runs.append(
-            SortedRun(
-                iter([keys]), values=has_values, count=len(keys), bloom_budget=self._budget.room()
-            )
-        )
-        del keys
+        chunks = sorted_chunks(high, low, values)
+        del high, low, values
+        run = SortedRun(chunks, values=has_values, count=count, bloom_budget=self._budget.room())
+        self._runs.append(run)
         while len(self._runs) > 1 and self._runs[-2].count <= 2 * self._runs[-1].count:
+            room = self._budget.room()  # the merged runs' filters are counted until closed
             newer, older = self._runs.pop(), self._runs.pop()
-            self._runs.append(
-                SortedRun(
-                    merged(older, newer),
-                    values=has_values,
-                    count=older.count + newer.count,
-                    bloom_budget=self._budget.room(),
-                )
+            run = SortedRun(
+                merged(older, newer),
+                values=has_values,
+                count=older.count + newer.count,
+                bloom_budget=room,
             )
             older.close()
             newer.close()
+            self._runs.append(run)
 
     def _find_spilled(self, high: int, low: int) -> int | None:
         for run in reversed(self._runs):

@@ -48,10 +48,11 @@ class ReadLimits:
     """Size of an SDS lake snapshot manifest (an SDS export's is about 100 KB)."""
     max_manifest_depth: int = 32
     """Nesting of JSON arrays and objects in an SDS lake snapshot manifest (CDM uses 6)."""
-    max_key_memory: int = 192 << 20
+    max_key_memory: int = 128 << 20
     """Bytes the keys a load remembers (duplicates, references) may take in memory; beyond
     it they spill to sorted runs in temporary files (``_keys.KeyBudget``): slower look-ups,
-    flat memory. A table of up to 1.6 million keys stays in memory."""
+    flat memory. A table's slots take at most a quarter of it: 800,000 keys with line
+numbers, 1.6 million without."""
 
     def refusal(self, records: int, rejected: int, *, required: bool) -> str | None:
         """Why a file with ``rejected`` of its ``records`` rejected refuses the upload, or
