@@ -27,6 +27,7 @@ from deltalake import DeltaTable
 
 from industrydata.canonical.arrow import arrow_schema
 from industrydata.canonical.tables import CanonicalTable, table_by_name
+from industrydata.errors import ExportError
 from industrydata.lake import LocalDestination, write_delta
 from industrydata.lake import delta as delta_module
 from industrydata.lake._delta_log import CHECKPOINT_INTERVAL, read_state
@@ -289,6 +290,24 @@ def test_every_data_file_has_one_row_group(
     person.assert_changes(0)
 
 
+@pytest.mark.parametrize("least_rows", [1, 4])
+def test_change_data_is_written_in_row_groups_of_at_least_the_batch_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, least_rows: int
+) -> None:
+    monkeypatch.setattr(delta_module, "_BATCH_ROWS", least_rows)
+    person = _Table(tmp_path, PERSON, deletion_vectors=True)
+    person.run(lambda store: store.put(PERSON, _people(40)))
+
+    person.run(lambda store: store.put(PERSON, _people(9, name="Changed", start=3)))
+
+    (cdc,) = _cdc_actions(person, 1)
+    footer = pq.ParquetFile(person.path / cdc["path"]).metadata
+    groups = [footer.row_group(index).num_rows for index in range(footer.num_row_groups)]
+    assert sum(groups) == 18 and len(groups) > 1
+    assert min(groups[:-1]) >= least_rows
+    person.assert_changes(1)
+
+
 def test_a_composite_key_table_with_every_change(tmp_path: Path) -> None:
     members = _Table(tmp_path, MEMBERSHIP, deletion_vectors=True)
     rows = [
@@ -344,3 +363,30 @@ def test_table_replaced_whole_reads_as_every_old_row_deleted_and_every_new_inser
     assert not _cdc_actions(person, 2)
     person.assert_changes(2, readers=(reader,))
     person.assert_changes(0, readers=(reader,))
+
+
+def test_a_run_failing_while_writing_changes_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta_module, "_BATCH_ROWS", 1)  # the change data file is open
+    person = _Table(tmp_path, PERSON, deletion_vectors=True)
+    person.run(lambda store: store.put(PERSON, _people(10)))
+    before = sorted(path for path in person.path.rglob("*") if path.is_file())
+    reads = 0
+    changed_rows = person.store.changed_rows
+
+    def failing_second_read(table: CanonicalTable, since: int) -> list[pa.RecordBatch]:
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            raise OSError("the store went away")
+        return changed_rows(table, since)
+
+    person.store.changed_rows = failing_second_read  # type: ignore[method-assign]
+
+    with pytest.raises(ExportError, match="OSError"):
+        person.run(lambda store: store.put(PERSON, _people(2, name="Changed")))
+
+    assert reads == 2
+    after = sorted(path for path in person.path.rglob("*") if path.is_file())
+    assert after == before, [str(path) for path in after if path not in before]

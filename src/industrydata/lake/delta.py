@@ -2,8 +2,8 @@
 
 ``<destination>/<Table>/`` is a Delta table whose columns are the table's ``arrow_schema``
 (the CDM names; Delta ``string``, ``timestamp``, ``boolean`` and ``integer``), zstd Parquet
-data files of at most ``MAX_FILE_ROWS`` rows, no partitions, the Change Data Feed on. Every
-run makes exactly one commit per table, which carries:
+data files of at most ``MAX_FILE_ROWS`` rows in one row group each, no partitions, the Change
+Data Feed on. Every run makes exactly one commit per table, which carries:
 
 * the app transaction ``industrydata`` whose version is the run's start in epoch
   milliseconds (a table already at or past it is left alone: a retried run commits nothing
@@ -30,14 +30,23 @@ schema), the run replaces every live file by a full copy of the rows, in one com
 
 With ``deletion_vectors=False`` (for consumers whose readers lack the ``deletionVectors``
 feature) every touched file is rewritten instead: the same result, copy-on-write cost.
-Updates appear in the Change Data Feed as the delete of the old row and the insert of the
-new one (readers derive both from the deletion vectors and the added file).
+
+A commit that changes rows already in the table also writes a **change data file**,
+``_change_data/cdc-…parquet`` (the table's columns and ``_change_type``), named by a ``cdc``
+action; Change Data Feed readers then take that version's changes from it alone. It holds an
+updated row's ``update_preimage`` and ``update_postimage``, a removed row's ``delete`` and a
+new row's ``insert``; rows a rewrite only moves are not in it. The old values are read from
+the data files that held the changed rows, the new ones from the store a second time. A
+commit that only inserts writes none (readers take the rows of its added files as inserts),
+nor does a full replacement: like Spark's overwrite, it reads as the delete of every live
+old row and the insert of every new one.
 
 Each commit is atomic, so a reader sees every table at its version before or after the run,
-never half a change. A killed run may leave data, locator and deletion vector files no
-commit names: Delta readers ignore them, VACUUM (run by the consumer, with the retention
-they choose) deletes the data and deletion vector files, and the next run deletes stale
-locators. The writer never vacuums: that would cut the consumer's time travel.
+never half a change. A killed run may leave data, locator, deletion vector and change data
+files no commit names: Delta readers ignore them, VACUUM (run by the consumer, with the
+retention they choose) deletes the data, deletion vector and change data files, and the next
+run deletes stale locators. The writer never vacuums: that would cut the consumer's time
+travel.
 """
 
 from __future__ import annotations
@@ -97,7 +106,8 @@ INSERT, DELETE, UPDATE_PREIMAGE, UPDATE_POSTIMAGE = (
     "update_postimage",
 )
 MAX_FILE_ROWS = 1 << 20
-CHANGE_ROW_GROUP_ROWS = 1 << 16
+_BATCH_ROWS = 1 << 16
+"""Rows per batch read back from a data file, and the least a change data row group holds."""
 REWRITE_FRACTION = 0.5
 _COMPRESSION = "zstd"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -548,10 +558,10 @@ class _OpenFile:
 
 class _ChangeData:
     """The change data file of one commit (``_change_data/``, the Change Data Feed): the
-    rows the commit changes, each with its ``_change_type``. Rows are streamed to the file in
-    row groups of about ``CHANGE_ROW_GROUP_ROWS`` rows; a commit with no change of existing
-    rows writes none. Used as a context manager: on leaving with an exception the file is
-    discarded."""
+    rows the commit changes, each with its ``_change_type``, streamed to the file in row
+    groups of at least ``_BATCH_ROWS`` rows (but the last); none is written without rows.
+    Used as a context manager: the file is complete on leaving without an exception,
+    discarded with one."""
 
     def __init__(
         self, destination: Destination, folder: str, schema: pa.Schema, removed: np.ndarray
@@ -577,13 +587,15 @@ class _ChangeData:
 
     def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         if error is not None:
-            with suppress(Exception):
-                if self._writer is not None:
-                    self._writer.close()
-            self._stack.__exit__(type(error), error, error.__traceback__)
-            return
-        if not self.rows:
-            return
+            self._discard(error)
+        elif self.rows:
+            try:
+                self._finish()
+            except BaseException as failure:
+                self._discard(failure)
+                raise
+
+    def _finish(self) -> None:
         self._flush()
         assert self._writer is not None and self._sink is not None
         self._writer.close()
@@ -592,6 +604,12 @@ class _ChangeData:
         self.actions.append(
             {"cdc": {"path": self.path, "partitionValues": {}, "size": size, "dataChange": False}}
         )
+
+    def _discard(self, error: BaseException) -> None:
+        if self._writer is not None:
+            with suppress(Exception):
+                self._writer.close()
+        self._stack.__exit__(type(error), error, error.__traceback__)
 
     def old_rows(self, batch: pa.RecordBatch, numbers: np.ndarray) -> None:
         """Rows the commit deletes from the table: ``delete`` for rows the store removed,
@@ -618,10 +636,12 @@ class _ChangeData:
         )
         self._pending_rows += batch.num_rows
         self.rows += batch.num_rows
-        if self._pending_rows >= CHANGE_ROW_GROUP_ROWS:
+        if self._pending_rows >= _BATCH_ROWS:
             self._flush()
 
     def _flush(self) -> None:
+        if not self._pending:
+            return
         if self._writer is None:
             stream: BinaryIO = self._stack.enter_context(
                 self.destination.open_writer(f"{self.folder}/{self.path}")
@@ -662,7 +682,7 @@ def _read_data_file(
 ) -> Iterator[pa.RecordBatch]:
     """A data file's rows in order, batch by batch, in ``schema``."""
     file = pq.ParquetFile(pa.BufferReader(destination.read_bytes(path)))
-    for batch in file.iter_batches(batch_size=CHANGE_ROW_GROUP_ROWS):
+    for batch in file.iter_batches(batch_size=_BATCH_ROWS):
         yield batch.cast(schema)
 
 
