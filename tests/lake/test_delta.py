@@ -114,7 +114,8 @@ def test_later_run_writes_only_changes_and_deletes_old_rows_with_deletion_vector
     assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
     (person,) = result.tables
     assert (person.rows_read, person.rows_written) == (2, 3)
-    assert person.files_written == 2  # the changed rows' data file and the deletion vectors
+    # The changed rows' data file, the deletion vectors and the change data file.
+    assert person.files_written == 3
     actions = _log(tmp_path, PERSON, 1)
     added = [action["add"] for action in actions if "add" in action]
     removed = [action["remove"] for action in actions if "remove" in action]
@@ -127,8 +128,8 @@ def test_later_run_writes_only_changes_and_deletes_old_rows_with_deletion_vector
     assert [commit[RUN_ID_KEY] for commit in _history(tmp_path, PERSON)] == ["run-0", "run-1"]
     changes = pa.table(DeltaTable(str(tmp_path / "Person")).load_cdf(starting_version=1))
     assert sorted(zip(changes["Id"].to_pylist(), changes["_change_type"].to_pylist())) == [
-        ("p0002", "delete"),
-        ("p0002", "insert"),
+        ("p0002", "update_postimage"),
+        ("p0002", "update_preimage"),
         ("p0003", "delete"),
         ("p0100", "insert"),
     ]

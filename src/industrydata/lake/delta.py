@@ -2,8 +2,8 @@
 
 ``<destination>/<Table>/`` is a Delta table whose columns are the table's ``arrow_schema``
 (the CDM names; Delta ``string``, ``timestamp``, ``boolean`` and ``integer``), zstd Parquet
-data files of at most ``MAX_FILE_ROWS`` rows, no partitions, the Change Data Feed on. Every
-run makes exactly one commit per table, which carries:
+data files of at most ``MAX_FILE_ROWS`` rows in one row group each, no partitions, the Change
+Data Feed on. Every run makes exactly one commit per table, which carries:
 
 * the app transaction ``industrydata.<flow id>`` whose version is the run's start in epoch
   milliseconds (a table already at or past it, or at or past the ``industrydata`` one that
@@ -30,8 +30,16 @@ schema), the run replaces every live file by a full copy of the rows, in one com
 
 With ``deletion_vectors=False`` (for consumers whose readers lack the ``deletionVectors``
 feature) every touched file is rewritten instead: the same result, copy-on-write cost.
-Updates appear in the Change Data Feed as the delete of the old row and the insert of the
-new one (readers derive both from the deletion vectors and the added file).
+
+A commit that changes rows already in the table also writes a **change data file**,
+``_change_data/cdc-…parquet`` (the table's columns and ``_change_type``), named by a ``cdc``
+action; Change Data Feed readers then take that version's changes from it alone. It holds an
+updated row's ``update_preimage`` and ``update_postimage``, a removed row's ``delete`` and a
+new row's ``insert``; rows a rewrite only moves are not in it. The old values are read from
+the data files that held the changed rows, the new ones from the store a second time. A
+commit that only inserts writes none (readers take the rows of its added files as inserts),
+nor does a full replacement: like Spark's overwrite, it reads as the delete of every live
+old row and the insert of every new one.
 
 Statistics: a file written whole has exact ones (``tightBounds: true``); a file re-added
 with a deletion vector keeps them as wide bounds (``tightBounds: false``, ``numRecords``
@@ -57,26 +65,27 @@ request retried after a lost response). Other tables are written whatever happen
 
 Each commit is atomic, so a reader sees every table at its version before or after the run,
 never half a change. Files no commit names are left by failed and killed attempts. Each
-attempt names the files it writes, before writing them, in a pending record
-(``_industrydata/pending/<attempt>.json``: run id, app id, run version, start), removed once
-its commit is made, so what it leaves is provably the writer's own. An attempt that fails
-before committing deletes its files at once; a later run deletes those a killed attempt
-left, once its record is stale (an earlier run of the same flow, which can no longer commit;
-or older than the table's ``delta.logRetentionDuration``, 30 days by default), and then only
-the files that no commit or checkpoint still in the log names; and it deletes the locators
-no live file needs. Data and deletion vector files of killed runs from before pending
-records, and files of removed rows, are the consumer's VACUUM's: Spark's removes untracked
-files and tombstoned ones past ``delta.deletedFileRetentionDuration`` (7 days by default);
-deltalake's default VACUUM removes tombstoned data files only, and its ``full`` mode also
-deletes live deletion vector files (deltalake 1.6.6), which breaks tables that have them.
-The writer never vacuums: that would cut the consumer's time travel.
+attempt names the files it writes (data, deletion vector, change data, locator), before
+writing them, in a pending record (``_industrydata/pending/<attempt>.json``: run id, app id,
+run version, start), removed once its commit is made, so what it leaves is provably the
+writer's own. An attempt that fails before committing deletes its files at once; a later run
+deletes those a killed attempt left, once its record is stale (an earlier run of the same
+flow, which can no longer commit; or older than the table's ``delta.logRetentionDuration``,
+30 days by default), and then only the files that no commit or checkpoint still in the log
+names; and it deletes the locators no live file needs. Data, deletion vector and change data
+files of killed runs from before pending records, and files of removed rows, are the
+consumer's VACUUM's: Spark's removes untracked files and tombstoned ones past
+``delta.deletedFileRetentionDuration`` (7 days by default); deltalake's default VACUUM
+removes tombstoned data files only, and its ``full`` mode also deletes live deletion vector
+files (deltalake 1.6.6), which breaks tables that have them. The writer never vacuums: that
+would cut the consumer's time travel.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -101,6 +110,8 @@ from .results import SnapshotResult, TableResult
 __all__ = [
     "APP_ID",
     "CHANGES_APP_PREFIX",
+    "CHANGE_DATA_FOLDER",
+    "CHANGE_TYPE",
     "COMMIT_ATTEMPTS",
     "LOCATOR_FOLDER",
     "PENDING_FOLDER",
@@ -125,7 +136,21 @@ PENDING_FOLDER = f"{PRIVATE_FOLDER}/pending"
 """One record per commit attempt naming the files it writes, until it commits or gives up."""
 COMMIT_ATTEMPTS = 5
 """How many times a table's commit is tried against other writers' commits."""
-MAX_FILE_ROWS = 1 << 20
+CHANGE_DATA_FOLDER = "_change_data"
+CHANGE_TYPE = "_change_type"
+"""The column of change data files that says what each row is: one of these four."""
+INSERT, DELETE, UPDATE_PREIMAGE, UPDATE_POSTIMAGE = (
+    "insert",
+    "delete",
+    "update_preimage",
+    "update_postimage",
+)
+MAX_FILE_ROWS = 1 << 19
+"""Rows per data file (one row group), gathered in memory until the file is written: 2^19
+rows of the widest large table (Enrollment) take about 200 MiB of a run's peak RSS, 2^20
+twice that."""
+_BATCH_ROWS = 1 << 16
+"""Rows per batch read back from a data file, and the least a change data row group holds."""
 REWRITE_FRACTION = 0.5
 _COMPRESSION = "zstd"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -533,34 +558,59 @@ class _TableWriter:
     def _replace_all(
         self, state: log.TableState | None, new_files: _NewFiles
     ) -> tuple[int, int, list[dict[str, Any]]]:
-        rows = new_files.write_source(self.source.rows(self.table))
+        """Every row written anew, every live file removed. No change data file: like
+        Spark's overwrite, the Change Data Feed reads the removed files' live rows as
+        deleted and the added files' rows as inserted."""
+        rows = 0
+        for data, numbers in self._source_batches(self.source.rows(self.table)):
+            new_files.write(data, numbers)
+            rows += data.num_rows
         removes = [{"remove": _remove(add)} for add in state.files.values()] if state else []
         return rows, rows, removes
 
     def _apply_changes(
         self, state: log.TableState, since: int, new_files: _NewFiles
     ) -> tuple[int, int, list[dict[str, Any]]]:
-        new_files.remember_rows = True
-        changed = new_files.write_source(self.source.changed_rows(self.table, since))
-        removed = self.source.removed_rows(self.table, since)
-        targets = np.unique(
-            np.concatenate([*new_files.row_numbers_written, removed.cast(pa.int64()).to_numpy()])
+        """The changed rows appended, their old copies and the removed rows deleted; when
+        that changes rows already in the table, a change data file of every change."""
+        removed = np.unique(
+            self.source.removed_rows(self.table, since)
+            .cast(pa.int64())
+            .to_numpy(zero_copy_only=False)
         )
+        written: list[np.ndarray] = []
+        for data, numbers in self._source_batches(self.source.changed_rows(self.table, since)):
+            new_files.write(data, numbers)
+            written.append(numbers)
+        changed = sum(len(numbers) for numbers in written)
+        targets = np.unique(np.concatenate([*written, removed]))
+        del written
         actions: list[dict[str, Any]] = []
-        if len(targets):
-            for path, add in state.files.items():
-                actions += self._delete_rows(path, add, targets, new_files)
-        return changed, changed + len(removed), actions
+        with _ChangeData(new_files.destination, self.folder, self.schema, removed) as change_data:
+            if len(targets):
+                for path, add in state.files.items():
+                    actions += self._delete_rows(path, add, targets, new_files, change_data)
+            if change_data.rows:
+                # With a change data file readers take the version's changes from it
+                # alone, so the new rows go in too: the store is read again rather than
+                # holding them since the first read.
+                for data, numbers in self._source_batches(
+                    self.source.changed_rows(self.table, since)
+                ):
+                    change_data.new_rows(data, numbers)
+        return changed, changed + len(removed), actions + change_data.actions
 
     def _delete_rows(
-        self, path: str, add: dict[str, Any], targets: np.ndarray, new_files: _NewFiles
+        self,
+        path: str,
+        add: dict[str, Any],
+        targets: np.ndarray,
+        new_files: _NewFiles,
+        change_data: _ChangeData,
     ) -> list[dict[str, Any]]:
-        """Actions deleting the rows of one data file whose row numbers are in ``targets``
-        (sorted, unique)."""
+        """Actions deleting the live rows of one data file whose row numbers are in
+        ``targets`` (sorted, unique); the deleted rows go to ``change_data``."""
         numbers = _read_row_numbers(self.destination, _locator(self.folder, path))
-        hits = _members(numbers, targets)
-        if not hits.any():
-            return []
         deleted = np.zeros(len(numbers), dtype=bool)
         if add.get("deletionVector"):
             before = read_deletion_vector(
@@ -568,26 +618,38 @@ class _TableWriter:
                 lambda name: self.destination.read_bytes(f"{self.folder}/{name}"),
             )
             deleted[np.fromiter(before, dtype=np.int64, count=len(before))] = True
-        now_deleted = deleted | hits
-        if now_deleted.sum() == deleted.sum():
+        hits = _members(numbers, targets) & ~deleted
+        if not hits.any():
             return []
+        now_deleted = deleted | hits
+        rewrite = not now_deleted.all() and (
+            not self.run.deletion_vectors or now_deleted.sum() > REWRITE_FRACTION * len(numbers)
+        )
+        start = 0
+        for batch in _read_data_file(self.destination, f"{self.folder}/{path}", self.schema):
+            end = start + batch.num_rows
+            hit, batch_numbers = hits[start:end], numbers[start:end]
+            if hit.any():
+                change_data.old_rows(batch.filter(hit), batch_numbers[hit])
+            if rewrite:
+                keep = ~now_deleted[start:end]
+                new_files.write(batch.filter(keep), batch_numbers[keep])
+            start = end
         actions: list[dict[str, Any]] = [{"remove": _remove(add)}]
-        if now_deleted.all():
-            return actions
-        if not self.run.deletion_vectors or now_deleted.sum() > REWRITE_FRACTION * len(numbers):
-            keep = ~now_deleted
-            data = pq.read_table(
-                pa.BufferReader(self.destination.read_bytes(f"{self.folder}/{path}"))
-            )
-            new_files.write(
-                data.filter(pa.array(keep)).cast(self.schema).combine_chunks().to_batches(),
-                numbers[keep],
-            )
-        else:
+        if not (rewrite or now_deleted.all()):
             descriptor = new_files.deletion_vectors.add(BitMap64(np.flatnonzero(now_deleted)))
             actions.append({"add": {**add, "deletionVector": descriptor, "dataChange": True}})
         return actions
 
+    def _source_batches(
+        self, batches: Iterable[pa.RecordBatch]
+    ) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
+        """The source's batches as data file rows, each with its rows' row numbers."""
+        for batch in batches:
+            # A copy: a view would keep the driver's whole batch alive (an imported batch
+            # is freed as one), and with it every column read so far.
+            numbers = batch.column(ROW_NUMBER).to_numpy(zero_copy_only=False).astype(np.int64)
+            yield conform_batch(batch, self.table).cast(self.schema), numbers
 
 @dataclass
 class _Draft:
@@ -608,8 +670,9 @@ class _Draft:
     replaces_all: bool
 
     def result(self, name: str) -> TableResult:
-        files = len(self.added) + (1 if self.deletion_vector_bytes else 0)
-        size = sum(int(add["size"]) for add in self.added) + self.deletion_vector_bytes
+        written = self.added + [action["cdc"] for action in self.actions if "cdc" in action]
+        files = len(written) + (1 if self.deletion_vector_bytes else 0)
+        size = sum(int(file["size"]) for file in written) + self.deletion_vector_bytes
         return TableResult(name, self.rows_read, self.changes, files, size)
 
 
@@ -727,7 +790,7 @@ class _NewFiles:
     """The data files a run adds to one table, each with its locator, and the run's deletion
     vector file; rolled over every ``MAX_FILE_ROWS`` rows. Used as a context manager: on
     leaving without an exception every file is complete; with one, the open file is
-    discarded."""
+    dropped."""
 
     def __init__(
         self, destination: Destination, folder: str, table: CanonicalTable, schema: pa.Schema
@@ -737,9 +800,6 @@ class _NewFiles:
         self.table = table
         self.schema = schema
         self.added: list[dict[str, Any]] = []
-        self.row_numbers_written: list[np.ndarray] = []
-        """The row numbers of the rows written from the source, when ``remember_rows``."""
-        self.remember_rows = False
         self.deletion_vectors = DeletionVectorFile()
         self.deletion_vectors_written = 0
         self._file: _OpenFile | None = None
@@ -748,73 +808,60 @@ class _NewFiles:
         return self
 
     def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
-        if self._file is not None:
-            file, self._file = self._file, None
-            if error is not None:
-                file.discard(error)
-                return
+        file, self._file = self._file, None
+        if error is not None:
+            return
+        if file is not None:
             self.added.append(file.finish())
-        if error is None and len(self.deletion_vectors.content) > 1:
+        if len(self.deletion_vectors.content) > 1:
             content = self.deletion_vectors.content
             self.destination.write_bytes(f"{self.folder}/{self.deletion_vectors.name}", content)
             self.deletion_vectors_written = len(content)
 
-    def write_source(self, batches: Iterable[pa.RecordBatch]) -> int:
-        """Write the source's batches (table columns and a trailing ``RowNumber``)."""
-        rows = 0
-        for batch in batches:
-            # A copy: a view would keep the driver's whole batch alive (an imported batch
-            # is freed as one), and with it every column read so far.
-            numbers = batch.column(ROW_NUMBER).to_numpy(zero_copy_only=False).astype(np.int64)
-            if self.remember_rows:
-                self.row_numbers_written.append(numbers)
-            data = conform_batch(batch, self.table)
-            self.write([data.cast(self.schema)], numbers)
-            rows += batch.num_rows
-        return rows
-
-    def write(self, batches: list[pa.RecordBatch], numbers: np.ndarray) -> None:
+    def write(self, batch: pa.RecordBatch, numbers: np.ndarray) -> None:
         """Write rows, ``numbers`` being their row numbers in order."""
         offset = 0
-        for batch in batches:
-            while batch.num_rows:
-                if self._file is None:
-                    self._file = _OpenFile(self.destination, self.folder, self.schema)
-                room = MAX_FILE_ROWS - self._file.rows
-                part, batch = batch.slice(0, room), batch.slice(room)
-                self._file.write(part, numbers[offset : offset + part.num_rows])
-                offset += part.num_rows
-                if self._file.rows >= MAX_FILE_ROWS:
-                    self.added.append(self._file.finish())
-                    self._file = None
+        while offset < batch.num_rows:
+            if self._file is None:
+                self._file = _OpenFile(self.destination, self.folder, self.schema)
+            part = batch.slice(offset, MAX_FILE_ROWS - self._file.rows)
+            self._file.write(part, numbers[offset : offset + part.num_rows])
+            offset += part.num_rows
+            if self._file.rows >= MAX_FILE_ROWS:
+                self.added.append(self._file.finish())
+                self._file = None
 
 
 class _OpenFile:
-    """A data file being streamed to the destination, and its row numbers so far."""
+    """A data file being gathered: its batches and row numbers are held until ``finish``
+    writes the file as one row group (delta-rs's Change Data Feed reads a deletion vector
+    only over a file of one row group, and large row groups help every reader), then its
+    locator."""
 
     def __init__(self, destination: Destination, folder: str, schema: pa.Schema) -> None:
         self.destination = destination
         self.folder = folder
+        self.schema = schema
         self.name = f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
         self.rows = 0
+        self._batches: list[pa.RecordBatch] = []
         self._numbers: list[np.ndarray] = []
-        self._stack = ExitStack()
-        stream: BinaryIO = self._stack.enter_context(
-            destination.open_writer(f"{folder}/{self.name}")
-        )
-        self._sink = pa.PythonFile(stream, mode="w")
-        self._writer = pq.ParquetWriter(self._sink, schema, compression=_COMPRESSION)
 
     def write(self, batch: pa.RecordBatch, numbers: np.ndarray) -> None:
-        self._writer.write_batch(batch)
+        self._batches.append(batch)
         self._numbers.append(numbers)
         self.rows += batch.num_rows
 
     def finish(self) -> dict[str, Any]:
-        """Complete the data file and its locator; return the file's ``add`` action."""
-        self._writer.close()
-        size = self._sink.tell()
-        self._stack.close()
+        """Write the data file and its locator; return the file's ``add`` action."""
+        data = pa.Table.from_batches(self._batches, schema=self.schema)
+        self._batches.clear()
+        with self.destination.open_writer(f"{self.folder}/{self.name}") as stream:
+            sink = pa.PythonFile(stream, mode="w")
+            with pq.ParquetWriter(sink, self.schema, compression=_COMPRESSION) as writer:
+                writer.write_table(data, row_group_size=data.num_rows)
+            size = sink.tell()
+        del data
         numbers = pa.table(
             [pa.array(np.concatenate(self._numbers), pa.int64())],
             schema=_ROW_NUMBERS_SCHEMA,
@@ -833,13 +880,106 @@ class _OpenFile:
             "size": size,
             "modificationTime": log.now_ms(),
             "dataChange": True,
-            "stats": log.file_statistics(self._writer.writer.metadata),
+            "stats": log.file_statistics(writer.writer.metadata),
         }
 
-    def discard(self, error: BaseException) -> None:
-        with suppress(Exception):
-            self._writer.close()
+
+class _ChangeData:
+    """The change data file of one commit (``_change_data/``, the Change Data Feed): the
+    rows the commit changes, each with its ``_change_type``, streamed to the file in row
+    groups of at least ``_BATCH_ROWS`` rows (but the last); none is written without rows.
+    Used as a context manager: the file is complete on leaving without an exception,
+    discarded with one."""
+
+    def __init__(
+        self, destination: Destination, folder: str, schema: pa.Schema, removed: np.ndarray
+    ) -> None:
+        self.destination = destination
+        self.folder = folder
+        self.schema = schema.append(pa.field(CHANGE_TYPE, pa.string(), nullable=False))
+        self.path = f"{CHANGE_DATA_FOLDER}/cdc-00000-{uuid.uuid4()}.c000.zstd.parquet"
+        self.rows = 0
+        self.actions: list[dict[str, Any]] = []
+        """The ``cdc`` action, once the file is complete."""
+        self._removed = removed
+        self._updated: list[np.ndarray] = []
+        """The row numbers of the rows ``old_rows`` took as updated."""
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._stack = ExitStack()
+        self._sink: pa.PythonFile | None = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        if error is not None:
+            self._discard(error)
+        elif self.rows:
+            try:
+                self._finish()
+            except BaseException as failure:
+                self._discard(failure)
+                raise
+
+    def _finish(self) -> None:
+        self._flush()
+        assert self._writer is not None and self._sink is not None
+        self._writer.close()
+        size = self._sink.tell()
+        self._stack.close()
+        self.actions.append(
+            {"cdc": {"path": self.path, "partitionValues": {}, "size": size, "dataChange": False}}
+        )
+
+    def _discard(self, error: BaseException) -> None:
+        if self._writer is not None:
+            with suppress(Exception):
+                self._writer.close()
         self._stack.__exit__(type(error), error, error.__traceback__)
+
+    def old_rows(self, batch: pa.RecordBatch, numbers: np.ndarray) -> None:
+        """Rows the commit deletes from the table: ``delete`` for rows the store removed,
+        ``update_preimage`` (the values before) for rows it changed."""
+        removed = np.isin(numbers, self._removed)
+        self._updated.append(numbers[~removed])
+        self._write(batch, np.where(removed, DELETE, UPDATE_PREIMAGE))
+
+    def new_rows(self, batch: pa.RecordBatch, numbers: np.ndarray) -> None:
+        """Rows the commit writes from the store: ``update_postimage`` for rows that
+        ``old_rows`` saw as changed, ``insert`` for the others."""
+        if len(self._updated) > 1:
+            self._updated = [np.concatenate(self._updated)]
+        updated = np.isin(numbers, self._updated[0] if self._updated else [])
+        self._write(batch, np.where(updated, UPDATE_POSTIMAGE, INSERT))
+
+    def _write(self, batch: pa.RecordBatch, change_types: np.ndarray) -> None:
+        if not batch.num_rows:
+            return
+        self._pending.append(
+            pa.RecordBatch.from_arrays(
+                [*batch.columns, pa.array(change_types, pa.string())], schema=self.schema
+            )
+        )
+        self._pending_rows += batch.num_rows
+        self.rows += batch.num_rows
+        if self._pending_rows >= _BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if self._writer is None:
+            stream: BinaryIO = self._stack.enter_context(
+                self.destination.open_writer(f"{self.folder}/{self.path}")
+            )
+            self._sink = pa.PythonFile(stream, mode="w")
+            self._writer = pq.ParquetWriter(self._sink, self.schema, compression=_COMPRESSION)
+        rows = pa.Table.from_batches(self._pending, schema=self.schema)
+        self._writer.write_table(rows, row_group_size=rows.num_rows)
+        self._pending.clear()
+        self._pending_rows = 0
 
 
 def _remove(add: dict[str, Any]) -> dict[str, Any]:
@@ -863,6 +1003,15 @@ def _locator(folder: str, data_path: str) -> str:
 def _read_row_numbers(destination: Destination, path: str) -> np.ndarray:
     table = pq.read_table(pa.BufferReader(destination.read_bytes(path)))
     return table.column(ROW_NUMBER).to_numpy()
+
+
+def _read_data_file(
+    destination: Destination, path: str, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """A data file's rows in order, batch by batch, in ``schema``."""
+    file = pq.ParquetFile(pa.BufferReader(destination.read_bytes(path)))
+    for batch in file.iter_batches(batch_size=_BATCH_ROWS):
+        yield batch.cast(schema)
 
 
 def _members(numbers: np.ndarray, targets: np.ndarray) -> np.ndarray:
