@@ -87,6 +87,8 @@ ROW_NUMBER = "RowNumber"
 LOCATOR_FOLDER = "_industrydata/row-numbers"
 MAX_FILE_ROWS = 1 << 20
 REWRITE_FRACTION = 0.5
+REWRITE_BATCH_ROWS = 1 << 16
+"""Rows of an old data file a rewrite decodes, filters and writes at a time."""
 _COMPRESSION = "zstd"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ROW_NUMBERS_SCHEMA = pa.schema([pa.field(ROW_NUMBER, pa.int64(), nullable=False)])
@@ -369,18 +371,25 @@ class _TableWriter:
         if now_deleted.all():
             return actions
         if not self.run.deletion_vectors or now_deleted.sum() > REWRITE_FRACTION * len(numbers):
-            keep = ~now_deleted
-            data = pq.read_table(
-                pa.BufferReader(self.destination.read_bytes(f"{self.folder}/{path}"))
-            )
-            new_files.write(
-                data.filter(pa.array(keep)).cast(self.schema).combine_chunks().to_batches(),
-                numbers[keep],
-            )
+            self._rewrite(path, ~now_deleted, numbers, new_files)
         else:
             descriptor = new_files.deletion_vectors.add(BitMap64(np.flatnonzero(now_deleted)))
             actions.append({"add": {**add, "deletionVector": descriptor, "dataChange": True}})
         return actions
+
+    def _rewrite(
+        self, path: str, keep: np.ndarray, numbers: np.ndarray, new_files: _NewFiles
+    ) -> None:
+        """Copy the rows of a data file that ``keep`` marks into the run's new files, one
+        batch at a time (a file of a million rows decoded and filtered whole took 900 MiB)."""
+        data = pq.ParquetFile(pa.BufferReader(self.destination.read_bytes(f"{self.folder}/{path}")))
+        offset = 0
+        for batch in data.iter_batches(batch_size=REWRITE_BATCH_ROWS):
+            kept = keep[offset : offset + batch.num_rows]
+            rows = numbers[offset : offset + batch.num_rows][kept]
+            offset += batch.num_rows
+            if len(rows):
+                new_files.write([batch.filter(pa.array(kept)).cast(self.schema)], rows)
 
     def _drop_stale_locators(
         self, state: log.TableState | None, actions: list[dict[str, Any]], listed: set[str]
