@@ -37,7 +37,7 @@ def test_export_bench_tiny_district_prints_ratios_and_targets(tmp_path: Path) ->
             for line in lines
         ), name
     for name in after_change:
-        share = rf"{re.escape(name)}: [\d.]+ s, [\d.]+% of the full run \([\d.]+ s\)"
+        share = rf"{re.escape(name)}: [\d.]+ s, [\d.]+% of a full run \([\d.]+ s\)"
         assert any(re.fullmatch(share, line) for line in lines), name
     targets = [line for line in lines if line.startswith("target ")]
     assert len(targets) == 11, targets
