@@ -7,8 +7,9 @@ seconds of wall time spent exporting (imports excluded) and peak RSS in bytes.
     python bench/_measure.py KIND STORE_PATH TENANT OUT_DIR
 
 KIND is ``floor`` (ADBC → Arrow → pyarrow.parquet per table, nothing else), ``pandas``
-(``pandas.read_sql`` + ``to_csv`` per table, what a user would write) or a format of
-``export_snapshot`` (``sdsCsv``, ``parquet``, ``delta``).
+(``pandas.read_sql`` + ``to_csv`` per table, what a user would write), a format of
+``export_snapshot`` (``sdsCsv``, ``parquet``, ``delta``: without deletion vectors, the server's
+default) or ``delta-dv`` (``delta`` with deletion vectors, a flow's choice).
 """
 
 from __future__ import annotations
@@ -77,18 +78,23 @@ def pandas_csv(store: Path, out: Path) -> int:
     return rows
 
 
-def service_export(format: str, store: Path, tenant: str, out: Path) -> int:
+DELTA_WITH_DELETION_VECTORS = "delta-dv"
+
+
+def service_export(kind: str, store: Path, tenant: str, out: Path) -> int:
     """The service's own export of one snapshot (what a run does in its child process)."""
     from industrydata.lake import LocalDestination
     from industrydata.runs.export import export_snapshot
 
+    deletion_vectors = kind == DELTA_WITH_DELETION_VECTORS
     result = export_snapshot(
         f"sqlite:///{store}",
         tenant,
         LocalDestination(out),
-        format=format,
+        format="delta" if deletion_vectors else kind,
         run_id=str(uuid.uuid4()),
         snapshot_time=datetime.now(timezone.utc),
+        deletion_vectors=deletion_vectors,
     )
     return sum(table.rows_written for table in result.tables)
 

@@ -79,6 +79,11 @@ def test_default_database_is_sqlite_in_data_dir(tmp_path: Path) -> None:
     assert settings.effective_database_url == f"sqlite:///{tmp_path.resolve() / 'industrydata.db'}"
 
 
+def test_delta_tables_are_readable_by_every_reader_by_default(tmp_path: Path) -> None:
+    """Deletion vectors are a flow's choice; the server's default is compatibility."""
+    assert Settings(data_dir=tmp_path).delta_deletion_vectors is False
+
+
 def test_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INDUSTRYDATA_PAGE_SIZE", "0")
     with pytest.raises(ValueError, match="page_size"):

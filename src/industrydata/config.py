@@ -124,11 +124,13 @@ class Settings(BaseSettings):
         "head is refused with 400 and the connection closed.",
     )
     delta_deletion_vectors: bool = Field(
-        default=True,
+        default=False,
         description=(
-            "Whether delta runs delete changed and removed rows with deletion vectors (cost "
-            "follows the change; readers need the deletionVectors feature) or rewrite the "
-            "files holding them."
+            "The server's default for delta flows whose accept gave no "
+            "deltaOptions.deletionVectors: true deletes changed and removed rows with deletion "
+            "vectors (a run's cost follows the change, but only readers with the "
+            "deletionVectors feature can read the tables); false (the default, readable by "
+            "every Delta reader) rewrites the files holding them."
         ),
     )
 

@@ -69,7 +69,11 @@ def test_accept_azure_destination_first_run_publishes_the_layout(
     )
 
     assert response.status_code == 200, response.text
-    assert response.json()["destination"] == {"url": destination_url, "format": "sdsCsv"}
+    assert response.json()["destination"] == {
+        "url": destination_url,
+        "format": "sdsCsv",
+        "deltaOptions": None,
+    }
     assert allow_azurite.account_key not in response.text
     runs = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"]
     run = wait_for_run(client, flow["id"], runs[0]["id"], invitee)

@@ -36,6 +36,7 @@ def test_accept_maps_destination_and_first_run_writes_snapshot(
     assert invitation["destination"] == {
         "url": (settings.lake_dir / "export").as_uri(),
         "format": "sdsCsv",
+        "deltaOptions": None,
     }
     assert invitation["schedule"] == {"frequency": "daily", "timeOfDay": "05:30"}
     assert "credential" not in json.dumps(invitation)

@@ -170,7 +170,8 @@ def test_metadata_xml_flow_has_every_contract_property(types: dict[str, ET.Eleme
                 "schedule",
             },
         ),
-        (f"{NS}.dataShareDestination", {"url", "format"}),
+        (f"{NS}.dataShareDestination", {"url", "format", "deltaOptions"}),
+        (f"{NS}.dataShareDeltaOptions", {"deletionVectors"}),
         (f"{NS}.dataShareSchedule", {"frequency", "timeOfDay"}),
         (f"{GRAPH}.publicError", {"code", "message", "target", "details", "innerError"}),
         (f"{GRAPH}.publicErrorDetail", {"code", "message", "target"}),
@@ -243,7 +244,7 @@ def test_metadata_xml_accept_takes_destination_and_schedule(
     declared = dict(parameters)
     assert declared["schedule"] == f"{NS}.dataShareSchedule"
     destination = _members(types, declared["destination"], "Property")
-    assert {"url", "format", "credential"} <= set(destination)
+    assert {"url", "format", "credential", "deltaOptions"} <= set(destination)
 
 
 def test_metadata_xml_every_referenced_type_is_declared(

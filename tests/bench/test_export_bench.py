@@ -27,13 +27,18 @@ def test_export_bench_tiny_district_prints_ratios_and_targets(tmp_path: Path) ->
     assert finished.returncode == 0, finished.stderr
     lines = finished.stdout.splitlines()
     assert any(re.match(r"store: .* prepared for 40 students in \d+ s", line) for line in lines)
-    for name in ("floor", "pandas", "sdsCsv", "parquet", "delta", "delta after 1% change"):
+    delta_modes = ("delta", "delta dv")
+    after_change = tuple(f"{mode} after 1% change" for mode in delta_modes)
+    for name in ("floor", "pandas", "sdsCsv", "parquet", *delta_modes, *after_change):
         assert any(
             re.fullmatch(
                 rf"{re.escape(name)}\s+[\d,]+\s+[\d.]+\s+[\d,]+\s+\d+ MiB\s+[\d.]+x\s+[\d.]+x", line
             )
             for line in lines
         ), name
+    for name in after_change:
+        share = rf"{re.escape(name)}: [\d.]+ s, [\d.]+% of a full run \([\d.]+ s\)"
+        assert any(re.fullmatch(share, line) for line in lines), name
     targets = [line for line in lines if line.startswith("target ")]
-    assert len(targets) == 9, targets
+    assert len(targets) == 11, targets
     assert all(line.endswith((" PASS", " MISS")) for line in targets), targets

@@ -203,6 +203,31 @@ def test_without_deletion_vectors_touched_files_are_rewritten(tmp_path: Path) ->
     assert state is not None and not any("deletionVector" in add for add in state.files.values())
 
 
+def test_without_deletion_vectors_only_files_holding_changed_rows_are_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta_module, "MAX_FILE_ROWS", 4)
+    monkeypatch.setattr(delta_module, "_BATCH_ROWS", 3)
+    store = FakeChanges()
+    store.put(PERSON, _people(12))
+    _write(tmp_path, store, [PERSON], deletion_vectors=False)
+    files = {add["add"]["path"] for add in _log(tmp_path, PERSON, 0) if "add" in add}
+    store.put(PERSON, [{"Id": "p0005", "GivenName": "Changed"}])
+    store.delete(PERSON, [("p0006",)])
+
+    _write(tmp_path, store, [PERSON], minutes=1, deletion_vectors=False)
+
+    log = _log(tmp_path, PERSON, 1)
+    removed = [action["remove"]["path"] for action in log if "remove" in action]
+    assert len(removed) == 1 and removed[0] in files  # the second file of three, p0004-p0007
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+    # The rewritten rows kept their row numbers: a later change finds the one it changes.
+    store.put(PERSON, [{"Id": "p0007", "GivenName": "Again"}])
+    _write(tmp_path, store, [PERSON], minutes=2, deletion_vectors=False)
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))
+    assert DeltaTable(str(tmp_path / "Person")).to_pyarrow_table().num_rows == 11
+
+
 def test_unchanged_table_gets_a_commit_without_data(tmp_path: Path) -> None:
     store = FakeChanges()
     store.put(PERSON, _people(1))

@@ -111,3 +111,32 @@ def test_application_with_the_invitees_object_id_cannot_answer(
 
     with pytest.raises(AccessDenied, match="signed in"):
         reject_invitation(service.store, principal=posing, flow_id=flow.id)
+
+
+@pytest.mark.parametrize("deletion_vectors", [True, False, None])
+def test_accept_keeps_the_flows_delta_options_with_the_invitation(
+    service: Service,
+    settings: Settings,
+    tenant: TenantUsers,
+    flow: Flow,
+    deletion_vectors: bool | None,
+) -> None:
+    invitee = signed_in(tenant.tenant_id, tenant.second_admin)
+    destination: dict[str, object] = {"url": (settings.lake_dir / "x").as_uri(), "format": "delta"}
+    if deletion_vectors is not None:
+        destination["deltaOptions"] = {"deletionVectors": deletion_vectors}
+
+    accept_invitation(
+        service.store,
+        principal=invitee,
+        flow_id=flow.id,
+        request=parse_accept({"destination": destination}),
+        settings=settings,
+        sealer=service.sealer,
+    )
+
+    invitation = get_invitation(service.store, principal=invitee, flow_id=flow.id)
+    assert invitation.delta_deletion_vectors is deletion_vectors
+    for server_default in (True, False):
+        expected = server_default if deletion_vectors is None else deletion_vectors
+        assert invitation.deletion_vectors(server_default) is expected

@@ -117,6 +117,48 @@ def test_parse_accept_refuses(body: object) -> None:
         parse_accept(body)
 
 
+def test_parse_accept_without_delta_options_leaves_the_choice_to_the_server() -> None:
+    assert parse_accept({"destination": {"url": "file:///x"}}).delta_deletion_vectors is None
+    for options in (None, {}, {"deletionVectors": None}):
+        body = {"destination": {"url": "file:///x", "format": "delta", "deltaOptions": options}}
+        assert parse_accept(body).delta_deletion_vectors is None
+
+
+@pytest.mark.parametrize("deletion_vectors", [True, False])
+def test_parse_accept_takes_the_deletion_vector_choice_of_a_delta_destination(
+    deletion_vectors: bool,
+) -> None:
+    body = {
+        "destination": {
+            "url": "file:///x",
+            "format": "delta",
+            "deltaOptions": {"deletionVectors": deletion_vectors},
+        }
+    }
+    assert parse_accept(body).delta_deletion_vectors is deletion_vectors
+
+
+@pytest.mark.parametrize(
+    ("destination", "target"),
+    [
+        ({"format": "delta", "deltaOptions": {"deletionVector": True}}, "deletionVector"),
+        ({"format": "delta", "deltaOptions": {"columnMapping": "name"}}, "columnMapping"),
+        ({"format": "delta", "deltaOptions": {"deletionVectors": "true"}}, "deletionVectors"),
+        ({"format": "delta", "deltaOptions": {"deletionVectors": 1}}, "deletionVectors"),
+        ({"format": "delta", "deltaOptions": {"deletionVectors": [True]}}, "deletionVectors"),
+        ({"format": "delta", "deltaOptions": True}, ""),
+        ({"format": "delta", "deltaOptions": "deletionVectors"}, ""),
+        ({"format": "parquet", "deltaOptions": {"deletionVectors": False}}, ""),
+        ({"format": "sdsCsv", "deltaOptions": {}}, ""),
+        ({"deltaOptions": {"deletionVectors": True}}, ""),
+    ],
+)
+def test_parse_accept_refuses_delta_options(destination: dict[str, object], target: str) -> None:
+    with pytest.raises(InvalidProperty) as refused:
+        parse_accept({"destination": {"url": "file:///x", **destination}})
+    assert refused.value.target == "destination.deltaOptions" + (f".{target}" if target else "")
+
+
 def test_parse_run_create_keeps_only_display_name() -> None:
     assert parse_run_create(None).display_name is None
     assert (

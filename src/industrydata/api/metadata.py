@@ -232,7 +232,16 @@ _TYPES: tuple[_StructuredType, ...] = (
     _StructuredType(
         "ComplexType",
         _i("dataShareDestination"),
-        (_Property("url", "Edm.String"), _Property("format", "Edm.String")),
+        (
+            _Property("url", "Edm.String"),
+            _Property("format", "Edm.String"),
+            _Property("deltaOptions", _i("dataShareDeltaOptions")),
+        ),
+    ),
+    _StructuredType(
+        "ComplexType",
+        _i("dataShareDeltaOptions"),
+        (_Property("deletionVectors", "Edm.Boolean"),),
     ),
     _StructuredType(
         "ComplexType",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..states import DestinationFormat
 from ..store import DirectoryUser, Flow, Invitation, Run
 
 __all__ = [
@@ -31,13 +32,24 @@ def graph_datetime(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds") + "Z"
 
 
-def invitation_json(invitation: Invitation) -> dict[str, Any]:
-    """The invitation; the destination credential is write-only and never appears."""
+def invitation_json(invitation: Invitation, *, deletion_vectors_default: bool) -> dict[str, Any]:
+    """The invitation; the destination credential is write-only and never appears.
+
+    A ``delta`` destination shows the options its runs use: the accept's choice, else the
+    server's default (``deletion_vectors_default``), so an administrator sees what the
+    consumer's readers must support.
+    """
     destination = None
     if invitation.destination_url is not None:
+        delta_options = None
+        if invitation.destination_format == DestinationFormat.DELTA.value:
+            delta_options = {
+                "deletionVectors": invitation.deletion_vectors(deletion_vectors_default)
+            }
         destination = {
             "url": invitation.destination_url,
             "format": invitation.destination_format,
+            "deltaOptions": delta_options,
         }
     schedule = None
     if invitation.schedule_frequency is not None:
@@ -72,7 +84,9 @@ def run_json(run: Run) -> dict[str, Any]:
     }
 
 
-def flow_json(flow: Flow, *, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
+def flow_json(
+    flow: Flow, *, deletion_vectors_default: bool, expand: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """The flow; ``runs`` and ``invitation`` only when expanded (they must be loaded)."""
     body: dict[str, Any] = {
         "@odata.type": FLOW_TYPE,
@@ -87,7 +101,13 @@ def flow_json(flow: Flow, *, expand: frozenset[str] = frozenset()) -> dict[str, 
     if "runs" in expand:
         body["runs"] = [run_json(run) for run in flow.runs]
     if "invitation" in expand:
-        body["invitation"] = invitation_json(flow.invitations[-1]) if flow.invitations else None
+        body["invitation"] = (
+            invitation_json(
+                flow.invitations[-1], deletion_vectors_default=deletion_vectors_default
+            )
+            if flow.invitations
+            else None
+        )
     return body
 
 

@@ -161,7 +161,7 @@ def execute_run(
             snapshot_time=run.start_at,
             allowed_local_roots=tuple(settings.allowed_local_roots),
             allowed_storage_endpoints=tuple(settings.allowed_storage_endpoints),
-            delta_deletion_vectors=settings.delta_deletion_vectors,
+            delta_deletion_vectors=invitation.deletion_vectors(settings.delta_deletion_vectors),
             claimed_destination=claimed,
             flow_id=flow.id,
         )

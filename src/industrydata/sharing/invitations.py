@@ -116,6 +116,7 @@ def accept_invitation(
         invitation.responded_at = now
         invitation.destination_url = request.destination_url
         invitation.destination_format = request.format.value
+        invitation.delta_deletion_vectors = request.delta_deletion_vectors
         invitation.credential_sealed = (
             sealer.seal(request.credential) if request.credential else None
         )

@@ -67,6 +67,8 @@ class AcceptRequest:
     credential: dict[str, str] | None
     schedule_frequency: ScheduleFrequency
     time_of_day: time | None
+    delta_deletion_vectors: bool | None
+    """``deltaOptions.deletionVectors``; None: not chosen, runs take the server's default."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,30 @@ def _credential(value: Any) -> dict[str, str] | None:
     return {kind: secret}
 
 
+def _delta_deletion_vectors(value: Any, format: Enum) -> bool | None:
+    """``destination.deltaOptions``: null, or an object of known, well-typed options and only
+    for the ``delta`` format (another format would silently ignore them). Returns its
+    ``deletionVectors`` (None when not given)."""
+    target = "destination.deltaOptions"
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidProperty(f"'{target}' must be null or an object.", target=target)
+    if format is not DestinationFormat.DELTA:
+        raise InvalidProperty(
+            f"'{target}' applies only to the delta format, not {format.value}.", target=target
+        )
+    unknown = sorted(set(value) - {"deletionVectors"})
+    if unknown:
+        name = f"{target}.{_shown(unknown[0])}"
+        raise InvalidProperty(f"'{name}' is not a Delta option (deletionVectors).", target=name)
+    deletion_vectors = value.get("deletionVectors")
+    if deletion_vectors is not None and not isinstance(deletion_vectors, bool):
+        name = f"{target}.deletionVectors"
+        raise InvalidProperty(f"'{name}' must be true, false or null.", target=name)
+    return deletion_vectors
+
+
 def _time_of_day(value: Any) -> time:
     text = _string(value, "schedule.timeOfDay")
     match = TIME_OF_DAY.fullmatch(text)
@@ -263,7 +289,8 @@ def _time_of_day(value: Any) -> time:
 
 
 def parse_accept(body: Any) -> AcceptRequest:
-    """The accept body of contract §4: destination (url, format, credential) and schedule."""
+    """The accept body of contract §4: destination (url, format, credential, deltaOptions)
+    and schedule."""
     body = _object(body, "an accept request")
     properties = _properties(body)
     _reject_unknown(properties, {"destination", "schedule"})
@@ -272,7 +299,7 @@ def parse_accept(body: Any) -> AcceptRequest:
         raise InvalidProperty(
             "'destination' is required and must be an object.", target="destination"
         )
-    _reject_unknown(destination, {"url", "format", "credential"})
+    _reject_unknown(destination, {"url", "format", "credential", "deltaOptions"})
     if destination.get("url") is None:
         raise InvalidProperty("'destination.url' is required.", target="destination.url")
     url = _string(destination["url"], "destination.url")
@@ -283,6 +310,7 @@ def parse_accept(body: Any) -> AcceptRequest:
         else _enum(format_value, "destination.format", DestinationFormat)
     )
     credential = _credential(destination.get("credential"))
+    deletion_vectors = _delta_deletion_vectors(destination.get("deltaOptions"), format)
     schedule = properties.get("schedule")
     frequency, time_of_day = ScheduleFrequency.DAILY, None
     if schedule is not None:
@@ -299,6 +327,7 @@ def parse_accept(body: Any) -> AcceptRequest:
         credential=credential,
         schedule_frequency=frequency,  # type: ignore[arg-type]
         time_of_day=time_of_day,
+        delta_deletion_vectors=deletion_vectors,
     )
 
 

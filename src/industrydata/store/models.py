@@ -86,8 +86,17 @@ class Invitation(Base):
     credential_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     schedule_frequency: Mapped[str | None] = mapped_column(String(16))
     schedule_time_of_day: Mapped[time | None] = mapped_column(Time)
+    delta_deletion_vectors: Mapped[bool | None] = mapped_column(Boolean)
+    """The accept's ``deltaOptions.deletionVectors``; None: not chosen."""
 
     flow: Mapped[Flow] = relationship(back_populates="invitations")
+
+    def deletion_vectors(self, server_default: bool) -> bool:
+        """Whether ``delta`` runs delete with deletion vectors: the flow's choice at accept,
+        else the server's default (``INDUSTRYDATA_DELTA_DELETION_VECTORS``) of the moment."""
+        if self.delta_deletion_vectors is None:
+            return server_default
+        return self.delta_deletion_vectors
 
 
 class Run(Base):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from ... import sharing
 from ...identity import Permission
+from ...service import Service
+from ...store import Flow
 from ..odata import project
 from ..deps import CurrentPrincipal, JsonBody, ServiceDep, require_json_accept
 from ..representations import flow_json, identity_json
@@ -29,6 +34,14 @@ def _etag_header(etag: str) -> dict[str, str]:
     return {"ETag": f'"{etag}"'}
 
 
+def _json(flow: Flow, service: Service, expand: Iterable[str] = ()) -> dict[str, Any]:
+    return flow_json(
+        flow,
+        deletion_vectors_default=service.settings.delta_deletion_vectors,
+        expand=frozenset(expand),
+    )
+
+
 @router.get("", summary="List flows")
 def list_flows(request: Request, principal: CurrentPrincipal, service: ServiceDep) -> JSONResponse:
     principal.require_any(Permission.FLOW_READ, Permission.FLOW_READ_WRITE)
@@ -36,7 +49,7 @@ def list_flows(request: Request, principal: CurrentPrincipal, service: ServiceDe
     flows = sharing.list_flows(
         service.store, principal=principal, with_runs="runs" in options.expand
     )
-    items = [flow_json(flow, expand=frozenset(options.expand)) for flow in flows]
+    items = [_json(flow, service, options.expand) for flow in flows]
     return collection_response(request, items, options, context=FLOW_SET_CONTEXT)
 
 
@@ -54,7 +67,7 @@ def create_flow(
     location = f"{service_root(request)}/industryData/dataShareOutgoingFlows/{flow.id}"
     return entity_response(
         request,
-        flow_json(flow),
+        _json(flow, service),
         context=FLOW_CONTEXT,
         status=201,
         headers={"Location": location, **_etag_header(flow.etag)},
@@ -85,7 +98,7 @@ def get_flow(
     flow = sharing.get_flow(
         service.store, principal=principal, flow_id=flow_id, with_runs="runs" in options.expand
     )
-    body = project(flow_json(flow, expand=frozenset(options.expand)), options)
+    body = project(_json(flow, service, options.expand), options)
     return entity_response(request, body, context=FLOW_CONTEXT, headers=_etag_header(flow.etag))
 
 
@@ -111,7 +124,7 @@ def update_flow(
         return Response(
             status_code=204, headers={**headers, "Preference-Applied": "return=minimal"}
         )
-    return entity_response(request, flow_json(flow), context=FLOW_CONTEXT, headers=headers)
+    return entity_response(request, _json(flow, service), context=FLOW_CONTEXT, headers=headers)
 
 
 @router.delete("/{flow_id}", status_code=204, summary="Delete a flow")

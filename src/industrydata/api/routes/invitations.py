@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ... import sharing
 from ...errors import BadRequest
 from ...identity import Permission
+from ...service import Service
+from ...store import Invitation
 from ..deps import CurrentPrincipal, JsonBody, OptionalJsonBody, ServiceDep, require_json_accept
 from ..representations import invitation_json
 from ._responses import entity_response
@@ -30,13 +34,19 @@ def _no_body(body: object) -> None:
         raise BadRequest("This action takes no request body.")
 
 
+def _json(invitation: Invitation, service: Service) -> dict[str, Any]:
+    return invitation_json(
+        invitation, deletion_vectors_default=service.settings.delta_deletion_vectors
+    )
+
+
 @router.get("", summary="Get the flow's invitation")
 def get_invitation(
     flow_id: str, request: Request, principal: CurrentPrincipal, service: ServiceDep
 ) -> JSONResponse:
     principal.require_any(Permission.FLOW_READ, Permission.FLOW_READ_WRITE)
     invitation = sharing.get_invitation(service.store, principal=principal, flow_id=flow_id)
-    return entity_response(request, invitation_json(invitation), context=_context(flow_id))
+    return entity_response(request, _json(invitation, service), context=_context(flow_id))
 
 
 @router.post("/accept", summary="Accept and map a destination (invitee only)")
@@ -57,7 +67,7 @@ def accept(
         sealer=service.sealer,
     )
     service.dispatch(run.id)
-    return entity_response(request, invitation_json(invitation), context=_context(flow_id))
+    return entity_response(request, _json(invitation, service), context=_context(flow_id))
 
 
 @router.post("/reject", summary="Reject the invitation (invitee only)")
@@ -71,7 +81,7 @@ def reject(
     principal.require_any(Permission.FLOW_READ_WRITE)
     _no_body(body)
     invitation = sharing.reject_invitation(service.store, principal=principal, flow_id=flow_id)
-    return entity_response(request, invitation_json(invitation), context=_context(flow_id))
+    return entity_response(request, _json(invitation, service), context=_context(flow_id))
 
 
 @router.post("/resend", summary="Revoke the invitation and issue a new one")
@@ -87,4 +97,4 @@ def resend(
     invitation = sharing.resend_invitation(
         service.store, principal=principal, flow_id=flow_id, settings=service.settings
     )
-    return entity_response(request, invitation_json(invitation), context=_context(flow_id))
+    return entity_response(request, _json(invitation, service), context=_context(flow_id))
