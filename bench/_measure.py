@@ -9,7 +9,8 @@ seconds of wall time spent exporting (imports excluded) and peak RSS in bytes.
 KIND is ``floor`` (ADBC → Arrow → pyarrow.parquet per table, nothing else), ``pandas``
 (``pandas.read_sql`` + ``to_csv`` per table, what a user would write), a format of
 ``export_snapshot`` (``sdsCsv``, ``parquet``, ``delta``: without deletion vectors, the server's
-default) or ``delta-dv`` (``delta`` with deletion vectors, a flow's choice).
+default), ``delta-dv`` (``delta`` with deletion vectors, a flow's choice) or ``delta-dv-nocdf``
+(with deletion vectors, without the Change Data Feed).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def pandas_csv(store: Path, out: Path) -> int:
 
 
 DELTA_WITH_DELETION_VECTORS = "delta-dv"
+DELTA_WITH_DELETION_VECTORS_NO_CDF = "delta-dv-nocdf"
 
 
 def service_export(kind: str, store: Path, tenant: str, out: Path) -> int:
@@ -86,7 +88,7 @@ def service_export(kind: str, store: Path, tenant: str, out: Path) -> int:
     from industrydata.lake import LocalDestination
     from industrydata.runs.export import export_snapshot
 
-    deletion_vectors = kind == DELTA_WITH_DELETION_VECTORS
+    deletion_vectors = kind in (DELTA_WITH_DELETION_VECTORS, DELTA_WITH_DELETION_VECTORS_NO_CDF)
     result = export_snapshot(
         f"sqlite:///{store}",
         tenant,
@@ -95,6 +97,7 @@ def service_export(kind: str, store: Path, tenant: str, out: Path) -> int:
         run_id=str(uuid.uuid4()),
         snapshot_time=datetime.now(timezone.utc),
         deletion_vectors=deletion_vectors,
+        change_data_feed=kind != DELTA_WITH_DELETION_VECTORS_NO_CDF,
     )
     return sum(table.rows_written for table in result.tables)
 

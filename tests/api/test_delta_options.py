@@ -59,12 +59,12 @@ def test_accept_stores_and_shows_the_flows_choice(
     invitee: dict[str, str],
     deletion_vectors: bool,
 ) -> None:
-    body = accept_body(settings, format="delta", deltaOptions={"deletionVectors": deletion_vectors})
+    chosen = {"deletionVectors": deletion_vectors, "changeDataFeed": not deletion_vectors}
+    body = accept_body(settings, format="delta", deltaOptions=chosen)
 
     response = _accept(client, flow["id"], invitee, body)
 
     assert response.status_code == 200, response.text
-    chosen = {"deletionVectors": deletion_vectors}
     assert response.json()["destination"] == {
         "url": body["destination"]["url"],
         "format": "delta",
@@ -80,7 +80,7 @@ def test_a_flow_without_options_shows_the_server_default(
     response = _accept(client, flow["id"], invitee, accept_body(settings, format="delta"))
 
     assert response.status_code == 200, response.text
-    effective = {"deletionVectors": settings.delta_deletion_vectors}
+    effective = {"deletionVectors": settings.delta_deletion_vectors, "changeDataFeed": True}
     assert response.json()["destination"]["deltaOptions"] == effective
     assert _shown_options(client, flow["id"], invitee) == [effective, effective]
 
@@ -91,6 +91,7 @@ def test_a_flow_without_options_shows_the_server_default(
         ({"format": "delta", "deltaOptions": {"deletionVector": True}}, ".deletionVector"),
         ({"format": "delta", "deltaOptions": {"deletionVectors": "false"}}, ".deletionVectors"),
         ({"format": "delta", "deltaOptions": {"deletionVectors": 0}}, ".deletionVectors"),
+        ({"format": "delta", "deltaOptions": {"changeDataFeed": "off"}}, ".changeDataFeed"),
         ({"format": "delta", "deltaOptions": [True]}, ""),
         ({"format": "parquet", "deltaOptions": {"deletionVectors": False}}, ""),
         ({"deltaOptions": {"deletionVectors": True}}, ""),
@@ -156,6 +157,8 @@ def _run(client: TestClient, flow_id: str, headers: dict[str, str], run_id: str)
         (True, {"deletionVectors": False}, False),
         (True, None, True),
         (False, None, False),
+        (False, {"deletionVectors": True, "changeDataFeed": False}, True),
+        (False, {"changeDataFeed": False}, False),
     ],
     indirect=["settings"],
 )
@@ -189,6 +192,11 @@ def test_runs_write_deletion_vectors_only_when_the_flow_gets_them(
     assert ("deletionVectors" in protocol.get("writerFeatures", ())) is deletion_vectors
     adds = [action["add"] for action in changed if "add" in action]
     assert any("deletionVector" in add for add in adds) is deletion_vectors
+    change_data_feed = (delta_options or {}).get("changeDataFeed") is not False
+    assert any("cdc" in action for action in changed) is change_data_feed
+    (metadata,) = [action["metaData"] for action in created if "metaData" in action]
+    expected = str(change_data_feed).lower()
+    assert metadata["configuration"]["delta.enableChangeDataFeed"] == expected
     if deletion_vectors:
         # One new file (the changed rows) and the old one again, with a deletion vector.
         assert len(adds) == 2

@@ -27,7 +27,7 @@ def test_export_bench_tiny_district_prints_ratios_and_targets(tmp_path: Path) ->
     assert finished.returncode == 0, finished.stderr
     lines = finished.stdout.splitlines()
     assert any(re.match(r"store: .* prepared for 40 students in \d+ s", line) for line in lines)
-    delta_modes = ("delta", "delta dv")
+    delta_modes = ("delta", "delta dv", "delta dv no cdf")
     after_change = tuple(f"{mode} after 1% change" for mode in delta_modes)
     for name in ("floor", "pandas", "sdsCsv", "parquet", *delta_modes, *after_change):
         assert any(
@@ -40,5 +40,5 @@ def test_export_bench_tiny_district_prints_ratios_and_targets(tmp_path: Path) ->
         share = rf"{re.escape(name)}: [\d.]+ s, [\d.]+% of a full run \([\d.]+ s\)"
         assert any(re.fullmatch(share, line) for line in lines), name
     targets = [line for line in lines if line.startswith("target ")]
-    assert len(targets) == 11, targets
+    assert len(targets) == 12, targets
     assert all(line.endswith((" PASS", " MISS")) for line in targets), targets

@@ -390,3 +390,44 @@ def test_a_run_failing_while_writing_changes_leaves_no_file_behind(
     assert reads == 2
     after = sorted(path for path in person.path.rglob("*") if path.is_file())
     assert after == before, [str(path) for path in after if path not in before]
+
+
+@BOTH_MODES
+def test_without_the_change_feed_no_change_data_is_written_and_no_old_file_read(
+    tmp_path: Path, deletion_vectors: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow that chose ``changeDataFeed: false``: the table says so, commits carry no
+    ``cdc`` action, and with deletion vectors the old data files are not even read."""
+    store = FakeChanges()
+    store.put(PERSON, _people(300))
+
+    def run(number: int) -> None:
+        write_delta(
+            LocalDestination(tmp_path),
+            run_id=f"run-{number}",
+            run_time=FIRST_RUN + timedelta(minutes=number),
+            tables=[PERSON],
+            source=store,
+            deletion_vectors=deletion_vectors,
+            change_data_feed=False,
+        )
+
+    run(0)
+    store.put(PERSON, [{**row, "GivenName": "Changed"} for row in _people(300)[::30]])
+    store.delete(PERSON, _ids(range(5, 300, 50)))
+    reads = []
+    real_read = delta_module._read_data_file
+    monkeypatch.setattr(
+        delta_module, "_read_data_file", lambda *args: reads.append(args) or real_read(*args)
+    )
+    run(1)
+
+    commit = tmp_path / "Person" / "_delta_log" / f"{1:020d}.json"
+    actions = [json.loads(line) for line in commit.read_text().splitlines()]
+    assert not any("cdc" in action for action in actions)
+    assert not (tmp_path / "Person" / CHANGE_DATA_FOLDER).exists()
+    state = read_state(LocalDestination(tmp_path), "Person")
+    assert state is not None
+    assert state.metadata["configuration"]["delta.enableChangeDataFeed"] == "false"
+    assert bool(reads) is not deletion_vectors  # only a rewrite reads the old file
+    assert read_delta(str(tmp_path / "Person"), PERSON).equals(store.current(PERSON))

@@ -241,7 +241,10 @@ _TYPES: tuple[_StructuredType, ...] = (
     _StructuredType(
         "ComplexType",
         _i("dataShareDeltaOptions"),
-        (_Property("deletionVectors", "Edm.Boolean"),),
+        (
+            _Property("deletionVectors", "Edm.Boolean"),
+            _Property("changeDataFeed", "Edm.Boolean"),
+        ),
     ),
     _StructuredType(
         "ComplexType",

@@ -44,7 +44,8 @@ def invitation_json(invitation: Invitation, *, deletion_vectors_default: bool) -
         delta_options = None
         if invitation.destination_format == DestinationFormat.DELTA.value:
             delta_options = {
-                "deletionVectors": invitation.deletion_vectors(deletion_vectors_default)
+                "deletionVectors": invitation.deletion_vectors(deletion_vectors_default),
+                "changeDataFeed": invitation.change_data_feed(),
             }
         destination = {
             "url": invitation.destination_url,

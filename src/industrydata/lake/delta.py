@@ -195,6 +195,7 @@ def write_delta(
     tables: Iterable[CanonicalTable],
     source: ChangeSource,
     deletion_vectors: bool = True,
+    change_data_feed: bool = True,
     flow_id: str | None = None,
     on_table_done: Callable[[TableResult], None] | None = None,
 ) -> SnapshotResult:
@@ -208,6 +209,9 @@ def write_delta(
         tables: the canonical tables to write, in order.
         source: the store's rows and changes, read in one snapshot.
         deletion_vectors: delete old rows with deletion vectors (else rewrite their files).
+        change_data_feed: write the Change Data Feed (``delta.enableChangeDataFeed``): a
+            commit that changes rows already in the table writes their old and new values
+            to a change data file, which costs a read of the data files that held them.
         flow_id: the flow the run belongs to: its app transaction is
             ``industrydata.<flow id>`` (``APP_ID`` alone without one).
         on_table_done: called after each table's commit.
@@ -232,6 +236,7 @@ def write_delta(
         version=transaction_version(run_time),
         position=source.position,
         deletion_vectors=deletion_vectors,
+        change_data_feed=change_data_feed,
     )
     results: list[TableResult] = []
     versions: list[int] = []
@@ -257,6 +262,7 @@ class _Run:
     version: int
     position: ChangePosition | None
     deletion_vectors: bool
+    change_data_feed: bool
 
     def reached(self, state: log.TableState | None) -> bool:
         """Whether the table is already at or past this run: by this flow's transaction, or
@@ -550,7 +556,7 @@ class _TableWriter:
 
     def _configuration(self) -> dict[str, str]:
         """The configuration keys the writer owns; the table's other keys are kept."""
-        configuration = {"delta.enableChangeDataFeed": "true"}
+        configuration = {"delta.enableChangeDataFeed": str(self.run.change_data_feed).lower()}
         if self.run.deletion_vectors:
             configuration["delta.enableDeletionVectors"] = "true"
         return configuration
@@ -586,11 +592,16 @@ class _TableWriter:
         targets = np.unique(np.concatenate([*written, removed]))
         del written
         actions: list[dict[str, Any]] = []
-        with _ChangeData(new_files.destination, self.folder, self.schema, removed) as change_data:
+        with ExitStack() as stack:
+            change_data = None
+            if self.run.change_data_feed:
+                change_data = stack.enter_context(
+                    _ChangeData(new_files.destination, self.folder, self.schema, removed)
+                )
             if len(targets):
                 for path, add in state.files.items():
                     actions += self._delete_rows(path, add, targets, new_files, change_data)
-            if change_data.rows:
+            if change_data is not None and change_data.rows:
                 # With a change data file readers take the version's changes from it
                 # alone, so the new rows go in too: the store is read again rather than
                 # holding them since the first read.
@@ -598,7 +609,9 @@ class _TableWriter:
                     self.source.changed_rows(self.table, since)
                 ):
                     change_data.new_rows(data, numbers)
-        return changed, changed + len(removed), actions + change_data.actions
+        if change_data is not None:
+            actions += change_data.actions
+        return changed, changed + len(removed), actions
 
     def _delete_rows(
         self,
@@ -606,10 +619,11 @@ class _TableWriter:
         add: dict[str, Any],
         targets: np.ndarray,
         new_files: _NewFiles,
-        change_data: _ChangeData,
+        change_data: _ChangeData | None,
     ) -> list[dict[str, Any]]:
         """Actions deleting the live rows of one data file whose row numbers are in
-        ``targets`` (sorted, unique); the deleted rows go to ``change_data``."""
+        ``targets`` (sorted, unique); the deleted rows go to ``change_data`` (the file is
+        read only for it or for a rewrite)."""
         numbers = _read_row_numbers(self.destination, _locator(self.folder, path))
         deleted = np.zeros(len(numbers), dtype=bool)
         if add.get("deletionVector"):
@@ -626,10 +640,13 @@ class _TableWriter:
             not self.run.deletion_vectors or now_deleted.sum() > REWRITE_FRACTION * len(numbers)
         )
         start = 0
-        for batch in _read_data_file(self.destination, f"{self.folder}/{path}", self.schema):
+        batches: Iterable[pa.RecordBatch] = ()
+        if rewrite or change_data is not None:
+            batches = _read_data_file(self.destination, f"{self.folder}/{path}", self.schema)
+        for batch in batches:
             end = start + batch.num_rows
             hit, batch_numbers = hits[start:end], numbers[start:end]
-            if hit.any():
+            if change_data is not None and hit.any():
                 change_data.old_rows(batch.filter(hit), batch_numbers[hit])
             if rewrite:
                 keep = ~now_deleted[start:end]

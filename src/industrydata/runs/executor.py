@@ -162,6 +162,7 @@ def execute_run(
             allowed_local_roots=tuple(settings.allowed_local_roots),
             allowed_storage_endpoints=tuple(settings.allowed_storage_endpoints),
             delta_deletion_vectors=invitation.deletion_vectors(settings.delta_deletion_vectors),
+            delta_change_data_feed=invitation.change_data_feed(),
             claimed_destination=claimed,
             flow_id=flow.id,
         )

@@ -43,6 +43,7 @@ def export_snapshot(
     snapshot_time: datetime,
     on_progress: Callable[[TableResult, int, int], None] | None = None,
     deletion_vectors: bool = True,
+    change_data_feed: bool = True,
     flow_id: str | None = None,
 ) -> SnapshotResult:
     """Write the tenant's 26 canonical tables as one snapshot and publish it.
@@ -60,6 +61,8 @@ def export_snapshot(
         on_progress: called after each table with its result, tables done, tables in all.
         deletion_vectors: ``delta`` deletes changed and removed rows with deletion vectors
             (otherwise it rewrites the files that hold them).
+        change_data_feed: ``delta`` writes the Change Data Feed (``_change_data`` files
+            with the old and new values of changed rows).
         flow_id: the flow exporting; ``delta`` versions its commits with the flow's own
             app transaction.
 
@@ -92,6 +95,7 @@ def export_snapshot(
                 tables=CANONICAL_TABLES,
                 source=_StoreChanges(reader, tenant_id),
                 deletion_vectors=deletion_vectors,
+                change_data_feed=change_data_feed,
                 flow_id=flow_id,
                 on_table_done=table_done,
             )

@@ -53,6 +53,7 @@ class ExportJob:
     allowed_local_roots: tuple[Path, ...]
     allowed_storage_endpoints: tuple[str, ...]
     delta_deletion_vectors: bool = True
+    delta_change_data_feed: bool = True
     claimed_destination: DestinationIdentity | None = None
     """The destination the flow claimed at accept; the run writes nowhere else."""
     flow_id: str | None = None
@@ -112,6 +113,7 @@ def _child(job: ExportJob, channel: Connection) -> None:
             snapshot_time=job.snapshot_time,
             on_progress=on_progress,
             deletion_vectors=job.delta_deletion_vectors,
+            change_data_feed=job.delta_change_data_feed,
             flow_id=job.flow_id,
         )
     except _ParentGone:

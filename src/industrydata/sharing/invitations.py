@@ -117,6 +117,7 @@ def accept_invitation(
         invitation.destination_url = request.destination_url
         invitation.destination_format = request.format.value
         invitation.delta_deletion_vectors = request.delta_deletion_vectors
+        invitation.delta_change_data_feed = request.delta_change_data_feed
         invitation.credential_sealed = (
             sealer.seal(request.credential) if request.credential else None
         )

@@ -69,6 +69,8 @@ class AcceptRequest:
     time_of_day: time | None
     delta_deletion_vectors: bool | None
     """``deltaOptions.deletionVectors``; None: not chosen, runs take the server's default."""
+    delta_change_data_feed: bool | None = None
+    """``deltaOptions.changeDataFeed``; None: not chosen, the change data feed is written."""
 
 
 @dataclass(frozen=True)
@@ -254,28 +256,33 @@ def _credential(value: Any) -> dict[str, str] | None:
     return {kind: secret}
 
 
-def _delta_deletion_vectors(value: Any, format: Enum) -> bool | None:
+_DELTA_OPTIONS = ("deletionVectors", "changeDataFeed")
+
+
+def _delta_options(value: Any, format: Enum) -> dict[str, bool | None]:
     """``destination.deltaOptions``: null, or an object of known, well-typed options and only
-    for the ``delta`` format (another format would silently ignore them). Returns its
-    ``deletionVectors`` (None when not given)."""
+    for the ``delta`` format (another format would silently ignore them). Returns each
+    option's value (None when not given)."""
     target = "destination.deltaOptions"
     if value is None:
-        return None
+        return dict.fromkeys(_DELTA_OPTIONS)
     if not isinstance(value, dict):
         raise InvalidProperty(f"'{target}' must be null or an object.", target=target)
     if format is not DestinationFormat.DELTA:
         raise InvalidProperty(
             f"'{target}' applies only to the delta format, not {format.value}.", target=target
         )
-    unknown = sorted(set(value) - {"deletionVectors"})
+    unknown = sorted(set(value) - set(_DELTA_OPTIONS))
     if unknown:
         name = f"{target}.{_shown(unknown[0])}"
-        raise InvalidProperty(f"'{name}' is not a Delta option (deletionVectors).", target=name)
-    deletion_vectors = value.get("deletionVectors")
-    if deletion_vectors is not None and not isinstance(deletion_vectors, bool):
-        name = f"{target}.deletionVectors"
-        raise InvalidProperty(f"'{name}' must be true, false or null.", target=name)
-    return deletion_vectors
+        known = ", ".join(_DELTA_OPTIONS)
+        raise InvalidProperty(f"'{name}' is not a Delta option ({known}).", target=name)
+    for option in _DELTA_OPTIONS:
+        chosen = value.get(option)
+        if chosen is not None and not isinstance(chosen, bool):
+            name = f"{target}.{option}"
+            raise InvalidProperty(f"'{name}' must be true, false or null.", target=name)
+    return {option: value.get(option) for option in _DELTA_OPTIONS}
 
 
 def _time_of_day(value: Any) -> time:
@@ -310,7 +317,7 @@ def parse_accept(body: Any) -> AcceptRequest:
         else _enum(format_value, "destination.format", DestinationFormat)
     )
     credential = _credential(destination.get("credential"))
-    deletion_vectors = _delta_deletion_vectors(destination.get("deltaOptions"), format)
+    delta_options = _delta_options(destination.get("deltaOptions"), format)
     schedule = properties.get("schedule")
     frequency, time_of_day = ScheduleFrequency.DAILY, None
     if schedule is not None:
@@ -327,7 +334,8 @@ def parse_accept(body: Any) -> AcceptRequest:
         credential=credential,
         schedule_frequency=frequency,  # type: ignore[arg-type]
         time_of_day=time_of_day,
-        delta_deletion_vectors=deletion_vectors,
+        delta_deletion_vectors=delta_options["deletionVectors"],
+        delta_change_data_feed=delta_options["changeDataFeed"],
     )
 
 

@@ -88,6 +88,8 @@ class Invitation(Base):
     schedule_time_of_day: Mapped[time | None] = mapped_column(Time)
     delta_deletion_vectors: Mapped[bool | None] = mapped_column(Boolean)
     """The accept's ``deltaOptions.deletionVectors``; None: not chosen."""
+    delta_change_data_feed: Mapped[bool | None] = mapped_column(Boolean)
+    """The accept's ``deltaOptions.changeDataFeed``; None: not chosen (on)."""
 
     flow: Mapped[Flow] = relationship(back_populates="invitations")
 
@@ -97,6 +99,11 @@ class Invitation(Base):
         if self.delta_deletion_vectors is None:
             return server_default
         return self.delta_deletion_vectors
+
+    def change_data_feed(self) -> bool:
+        """Whether ``delta`` runs write the Change Data Feed: on unless the flow chose it off
+        (a change's old values cost a read of the files that held them)."""
+        return self.delta_change_data_feed is not False
 
 
 class Run(Base):
