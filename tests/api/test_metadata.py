@@ -171,7 +171,7 @@ def test_metadata_xml_flow_has_every_contract_property(types: dict[str, ET.Eleme
             },
         ),
         (f"{NS}.dataShareDestination", {"url", "format", "deltaOptions"}),
-        (f"{NS}.dataShareDeltaOptions", {"deletionVectors"}),
+        (f"{NS}.dataShareDeltaOptions", {"deletionVectors", "changeDataFeed"}),
         (f"{NS}.dataShareSchedule", {"frequency", "timeOfDay"}),
         (f"{GRAPH}.publicError", {"code", "message", "target", "details", "innerError"}),
         (f"{GRAPH}.publicErrorDetail", {"code", "message", "target"}),
