@@ -20,7 +20,7 @@ from typing import IO
 
 import numpy as np
 
-__all__ = ["SortedRun", "bloom_bytes", "merged", "sorted_chunks"]
+__all__ = ["SortedRun", "merged", "sorted_chunks"]
 
 _KEY = 16
 _MIN_BLOCK = 512
@@ -43,7 +43,7 @@ def _dtype(values: bool) -> np.dtype:
     return np.dtype(fields)
 
 
-def bloom_bytes(keys: int) -> int:
+def _bloom_bytes(keys: int) -> int:
     """Bytes a filter for ``keys`` keys wants: a power of two of 8-byte words."""
     words = max(1, (keys * _BLOOM_BITS_PER_KEY + 63) // 64)
     return 8 * (1 << (words - 1).bit_length())
@@ -70,20 +70,20 @@ def _bloom_mask(high: int) -> int:
 class SortedRun:
     """Distinct keys (stored high word, low word) and optional values, sorted, on disk."""
 
-    __slots__ = ("_block", "_bloom", "_bloom_words", "_dtype", "_fences", "_file", "count")
+    __slots__ = ("_block", "_bloom", "_bloom_word_mask", "_dtype", "_fences", "_file", "count")
 
     def __init__(
         self, chunks: Iterator[np.ndarray], *, values: bool, count: int, bloom_budget: int
     ) -> None:
         """Write ``count`` keys given in sorted ``chunks`` (structured arrays of ``_dtype``);
-        a filter is built when ``bloom_budget`` bytes allow one of ``bloom_bytes(count)``."""
+        a filter is built when ``bloom_budget`` bytes allow one of ``_bloom_bytes(count)``."""
         self.count = count
         self._dtype = _dtype(values)
         self._block = max(_MIN_BLOCK, -(-count // _MAX_FENCES))
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="industrydata-keys-")  # noqa: SIM115
-        size = bloom_bytes(count)
+        size = _bloom_bytes(count)
         self._bloom = array("Q", bytes(size)) if size <= bloom_budget else None
-        self._bloom_words = size // 8 - 1
+        self._bloom_word_mask = size // 8 - 1
         self._fences: list[bytes] = []
         pending = np.empty(0, dtype=self._dtype)
         for chunk in chunks:
@@ -108,7 +108,8 @@ class SortedRun:
         step = self._block * self._dtype.itemsize
         self._fences.extend(data[start : start + _KEY] for start in range(0, len(data), step))
         if self._bloom is not None:
-            words = (keys["low"].astype(np.uint64) & np.uint64(self._bloom_words)).astype(np.int64)
+            word_mask = np.uint64(self._bloom_word_mask)
+            words = (keys["low"].astype(np.uint64) & word_mask).astype(np.int64)
             bloom = np.frombuffer(self._bloom, dtype=np.uint64)
             np.bitwise_or.at(bloom, words, _bloom_masks(keys["high"]))
         self._file.write(data)
@@ -117,7 +118,7 @@ class SortedRun:
         """The value of (stored ``high``, ``low``), 0 without values, or None when absent."""
         if self._bloom is not None:
             mask = _bloom_mask(high)
-            if self._bloom[low & self._bloom_words] & mask != mask:
+            if self._bloom[low & self._bloom_word_mask] & mask != mask:
                 return None
         key = ((high << 64) | low).to_bytes(_KEY, "big")
         block = bisect_right(self._fences, key) - 1
