@@ -10,6 +10,7 @@ refused or failed.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -39,7 +40,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from typer.core import TyperGroup
 
 from . import __version__
-from .config import Settings
+from .config import Mode, Settings
 from .errors import IndustryDataError, LoadError, LoadProblem
 
 if TYPE_CHECKING:
@@ -96,8 +97,10 @@ directory_app = typer.Typer(
     help="The tenant directory (users, Global Administrators).", no_args_is_help=True
 )
 import_app = typer.Typer(help="Load roster files into the canonical store.", no_args_is_help=True)
+db_app = typer.Typer(help="The database's schema.", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate synthetic roster files.", no_args_is_help=True)
 app.add_typer(directory_app, name="directory")
+app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(generate_app, name="generate")
 
@@ -260,14 +263,91 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: DataDir = Path("./data"),
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes sharing the port (production mode only: embedded mode is "
+            "one process).",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the API, scheduler and run executor in one process.
+    """Serve the API (embedded mode: with the scheduler and run executor, in one process).
 
     Example: industrydata serve --port 8000 --data-dir ./data
     """
     from .api.server import serve as serve_api
 
-    serve_api(_settings(data_dir, create=True), host=host, port=port)
+    settings = _settings(data_dir, create=True)
+    if workers > 1 and settings.mode is not Mode.PRODUCTION:
+        raise CommandRefused(
+            "--workers needs INDUSTRYDATA_MODE=production: embedded mode runs its runs and "
+            "schedules inside its one process"
+        )
+    serve_api(settings, host=host, port=port, processes=workers)
+
+
+def _production_settings(data_dir: Path) -> Settings:
+    settings = _settings(data_dir, create=True)
+    if settings.mode is not Mode.PRODUCTION:
+        raise CommandRefused(
+            "workers serve production mode: set INDUSTRYDATA_MODE=production and "
+            "INDUSTRYDATA_DATABASE_URL=postgresql://..."
+        )
+    return settings
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = Path("./data"),
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=16,
+            envvar="INDUSTRYDATA_WORKER_CONCURRENCY",
+            help="Runs and imports executed at once (each run exports in a process of its own).",
+        ),
+    ] = 2,
+    queues: Annotated[
+        str,
+        typer.Option(help="Comma-separated queues to serve: runs, imports, periodic."),
+    ] = "runs,imports,periodic",
+) -> None:
+    """Execute runs, imports and the periodic work of production mode until SIGTERM.
+
+    Example: INDUSTRYDATA_MODE=production INDUSTRYDATA_DATABASE_URL=postgresql://... \
+    industrydata worker --concurrency 2
+    """
+    from .fleet import QUEUES, run_worker
+
+    chosen = [queue.strip() for queue in queues.split(",") if queue.strip()]
+    unknown = sorted(set(chosen) - set(QUEUES))
+    if not chosen or unknown:
+        raise CommandRefused(
+            f"--queues takes {', '.join(QUEUES)}; not {', '.join(unknown) or 'nothing'}"
+        )
+    settings = _production_settings(data_dir)
+    with _opened_store(settings):
+        pass
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_worker(settings, concurrency=concurrency, queues=chosen)
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = Path("./data")) -> None:
+    """Bring the database to the newest schema (the service's tables and, on PostgreSQL, the
+    task queue's), then print its revision. Safe to run from several processes at once.
+
+    Example: INDUSTRYDATA_DATABASE_URL=postgresql://... industrydata db upgrade
+    """
+    from sqlalchemy import text
+
+    settings = _settings(data_dir, create=True)
+    with _opened_store(settings) as store, store.reading() as session:
+        revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    console.print(f"database at revision {revision}", markup=False, highlight=False)
 
 
 @app.command()

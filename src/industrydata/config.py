@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import time
+from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,10 +17,20 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
-__all__ = ["Settings"]
+__all__ = ["Mode", "Settings"]
 
 DEFAULT_ISSUER = "industrydata-dev"
 DEFAULT_AUDIENCE = "https://graph.microsoft.com"
+
+
+class Mode(str, Enum):
+    """Where runs, imports and the periodic work execute."""
+
+    EMBEDDED = "embedded"
+    """One process: runs in its threads, the periodic work in a thread (SQLite or PostgreSQL)."""
+    PRODUCTION = "production"
+    """Stateless API processes that only enqueue, and `industrydata worker` processes that
+    execute runs, imports and the periodic work as procrastinate jobs (PostgreSQL only)."""
 
 
 class Settings(BaseSettings):
@@ -86,7 +97,10 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Days a finished run is kept before it is purged."
     )
     scheduler_interval_seconds: float = Field(
-        default=30, gt=0, description="How often the embedded scheduler looks for due work."
+        default=30,
+        gt=0,
+        description="How often scheduled runs are looked for (and, embedded, invitation "
+        "expiry, run retention and stale runs); in production a whole divisor of 60.",
     )
     store_lock_wait_seconds: float = Field(
         default=3,
@@ -132,6 +146,40 @@ class Settings(BaseSettings):
             "deletionVectors feature can read the tables); false (the default, readable by "
             "every Delta reader) rewrites the files holding them."
         ),
+    )
+
+    mode: Mode = Field(
+        default=Mode.EMBEDDED,
+        description="embedded (the default: one process does everything) or production "
+        "(API processes only enqueue; `industrydata worker` processes execute runs, imports "
+        "and the periodic work; needs a postgresql:// database_url).",
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=60,
+        description="Production: how often a worker writes its heartbeat to the task queue.",
+    )
+    worker_stalled_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="Production: a worker whose heartbeat is this old is dead; its runs are "
+        "marked interrupted and retried once, within this plus worker_recovery_seconds.",
+    )
+    worker_recovery_seconds: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        description="Production: how often a worker looks for runs of dead workers "
+        "(a divisor of 60).",
+    )
+    worker_drain_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Production: on SIGTERM a worker lets its jobs finish for this long, then "
+        "interrupts them (an interrupted run is retried once by another worker).",
     )
 
     @field_validator("local_destination_roots", mode="before")
@@ -189,6 +237,23 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @model_validator(mode="after")
+    def _production_needs_postgresql(self) -> Settings:
+        if self.mode is Mode.PRODUCTION:
+            if not (self.database_url or "").startswith("postgresql"):
+                raise ValueError(
+                    "mode=production needs database_url=postgresql://...: the task queue "
+                    "(procrastinate) lives in PostgreSQL"
+                )
+            for name in ("scheduler_interval_seconds", "worker_recovery_seconds"):
+                seconds = getattr(self, name)
+                if seconds != int(seconds) or 60 % int(seconds):
+                    raise ValueError(
+                        f"in production mode {name} must be a whole divisor of 60 (1, 2, 3, "
+                        "4, 5, 6, 10, 12, 15, 20, 30 or 60): it becomes a cron schedule"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> Settings:

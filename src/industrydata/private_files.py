@@ -17,6 +17,7 @@ __all__ = [
     "PRIVATE_FOLDER_MODE",
     "create_private_file",
     "create_private_folders",
+    "publish_private_file_once",
     "private_folder",
     "private_sqlite_database",
     "tighten_file",
@@ -49,6 +50,30 @@ def create_private_file(path: Path) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
     os.close(descriptor)
     tighten_file(path)
+
+
+def publish_private_file_once(path: Path, content: bytes) -> bytes:
+    """Write ``content`` to ``path`` (0600) unless it exists; the content ``path`` holds.
+
+    Processes starting together (production: several API processes and workers on one data
+    dir) may each make a key: the first to link its file wins, and every process uses the
+    winner's, so none seals or signs with a key the others do not have.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(
+        temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE
+    )
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return path.read_bytes()
+    finally:
+        temporary.unlink()
+    return content
 
 
 def private_sqlite_database(path: Path) -> None:

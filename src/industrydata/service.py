@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from .config import Settings
+from .config import Mode, Settings
 from .errors import StoreBusy
+from .fleet import QueueDispatcher
 from .identity import DevelopmentKeys, TokenValidator
 from .private_files import private_folder
 from .runs import (
@@ -56,13 +57,22 @@ class Service:
         )
         self.sealer = CredentialSealer(settings.data_dir / "keys" / "credential.key")
         claim_accepted_destinations(self.store, settings=settings, sealer=self.sealer)
-        self.dispatcher = EmbeddedDispatcher(
-            store=self.store, settings=settings, sealer=self.sealer
-        )
+        self.dispatcher: EmbeddedDispatcher | QueueDispatcher
+        if self.production:
+            self.dispatcher = QueueDispatcher(self.store)
+        else:
+            self.dispatcher = EmbeddedDispatcher(
+                store=self.store, settings=settings, sealer=self.sealer
+            )
         self.scheduler = PeriodicWorker(
             self.tick, interval_seconds=settings.scheduler_interval_seconds
         )
         self._started = False
+
+    @property
+    def production(self) -> bool:
+        """API processes only enqueue: workers execute runs and the periodic work."""
+        return self.settings.mode is Mode.PRODUCTION
 
     @property
     def embedded(self) -> bool:
@@ -70,7 +80,10 @@ class Service:
         return self.store.engine.dialect.name == "sqlite"
 
     def start(self) -> None:
-        """Recover runs interrupted by a crash, then start the scheduler."""
+        """Recover runs interrupted by a crash, then start the scheduler (embedded mode;
+        in production the workers do both)."""
+        if self.production:
+            return
         now = utcnow()
         stale_before = None if self.embedded else now - HEARTBEAT_STALE_AFTER
         recovered = recover_interrupted_runs(self.store, now=now, stale_before=stale_before)
@@ -80,7 +93,8 @@ class Service:
         self._started = True
 
     def dispatch(self, run_id: str) -> None:
-        """Execute a committed running run in the background."""
+        """Execute a committed running run in the background (production: its job was
+        committed with it)."""
         self.dispatcher.submit(run_id)
 
     def tick(self) -> None:

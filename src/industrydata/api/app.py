@@ -16,7 +16,7 @@ from .request_ids import RequestIdMiddleware
 from .routing import ResourcePathMiddleware
 from .routes import flows, hub, identity, invitations, metadata, runs
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_environment"]
 
 
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
@@ -54,3 +54,9 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     )
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one of several API processes (``serve --workers N``): settings from the
+    ``INDUSTRYDATA_*`` environment, which the supervisor passes on."""
+    return create_app(Settings())

@@ -9,6 +9,9 @@ memory held for one connection stays at the bound.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import uvicorn
 
 from ..config import Settings
@@ -17,13 +20,26 @@ from .app import create_app
 __all__ = ["serve"]
 
 
-def serve(settings: Settings, *, host: str, port: int) -> None:
-    """Serve the API, scheduler and runs on ``host:port`` until the process is stopped."""
-    uvicorn.run(
-        create_app(settings),
+def serve(settings: Settings, *, host: str, port: int, processes: int = 1) -> None:
+    """Serve the API (embedded: with the scheduler and runs) on ``host:port`` until stopped.
+
+    With several ``processes`` (production mode) uvicorn's supervisor starts each one, and
+    each builds its app from the environment: the data dir travels there.
+    """
+    options: dict[str, Any] = dict(
         host=host,
         port=port,
         log_level="info",
         http="h11",
         h11_max_incomplete_event_size=settings.max_request_head_bytes,
+    )
+    if processes == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    os.environ["INDUSTRYDATA_DATA_DIR"] = str(settings.data_dir)
+    uvicorn.run(
+        "industrydata.api.app:create_app_from_environment",
+        factory=True,
+        workers=processes,
+        **options,
     )

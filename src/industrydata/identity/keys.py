@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from ..private_files import PRIVATE_FILE_MODE, private_folder, tighten_file
+from ..private_files import private_folder, publish_private_file_once, tighten_file
 
 __all__ = ["DevelopmentKeys"]
 
@@ -46,11 +45,8 @@ class DevelopmentKeys:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        temporary = self.path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
-        os.replace(temporary, self.path)
+        if publish_private_file_once(self.path, pem) != pem:
+            return self._load_or_create()
         return key
 
     def jwks(self) -> dict[str, Any]:

@@ -3,11 +3,13 @@
 from .dispatcher import EmbeddedDispatcher
 from .executor import execute_run, utcnow
 from .lifecycle import (
+    RETRY_OF,
     RUN_INTERRUPTED,
     RunOutcome,
     active_run,
     apply_flow_state,
     finish_run,
+    interrupt_and_retry,
     new_etag,
     purge_finished_runs,
     record_progress,
@@ -18,6 +20,7 @@ from .lifecycle import (
 from .scheduler import PeriodicWorker, latest_slot, start_due_runs
 
 __all__ = [
+    "RETRY_OF",
     "RUN_INTERRUPTED",
     "EmbeddedDispatcher",
     "PeriodicWorker",
@@ -26,6 +29,7 @@ __all__ = [
     "apply_flow_state",
     "execute_run",
     "finish_run",
+    "interrupt_and_retry",
     "latest_slot",
     "new_etag",
     "purge_finished_runs",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,12 +27,14 @@ from ..states import FlowState, ReadinessStatus, RunStatus, RunTrigger, Transiti
 from ..store import Flow, Run, Store
 
 __all__ = [
+    "RETRY_OF",
     "RUN_INTERRUPTED",
     "RunOutcome",
     "active_run",
     "apply_flow_state",
     "finish_run",
     "initial_statistics",
+    "interrupt_and_retry",
     "new_etag",
     "purge_finished_runs",
     "record_progress",
@@ -169,23 +171,90 @@ def finish_run(
         run = session.get(Run, run_id)
         if run is None or run.status != RunStatus.RUNNING.value:
             return False
-        run.status = status.value
-        run.end_at = now
-        run.blocking_error = blocking_error
-        if statistics is not None:
-            run.statistics = statistics
-        if flow_state is None:
-            flow_state = (
-                Transition.RUN_FAILED if status is RunStatus.FAILED else Transition.RUN_COMPLETED
-            )
-        flow = session.get(Flow, run.flow_id)
-        if flow is not None and flow.readiness_status in (
-            ReadinessStatus.READY.value,
-            ReadinessStatus.FAILED.value,
-        ):
-            apply_flow_state(flow, flow_state, now)
+        _end(session, run, status, now, statistics, blocking_error, flow_state)
         session.commit()
     return True
+
+
+def _end(
+    session: Session,
+    run: Run,
+    status: RunStatus,
+    now: datetime,
+    statistics: dict[str, Any] | None = None,
+    blocking_error: dict[str, Any] | None = None,
+    flow_state: FlowState | None = None,
+) -> None:
+    run.status = status.value
+    run.end_at = now
+    run.blocking_error = blocking_error
+    if statistics is not None:
+        run.statistics = statistics
+    if flow_state is None:
+        flow_state = (
+            Transition.RUN_FAILED if status is RunStatus.FAILED else Transition.RUN_COMPLETED
+        )
+    flow = session.get(Flow, run.flow_id)
+    if flow is not None and flow.readiness_status in (
+        ReadinessStatus.READY.value,
+        ReadinessStatus.FAILED.value,
+    ):
+        apply_flow_state(flow, flow_state, now)
+
+
+RETRY_OF = "retryOf"
+"""The statistics key naming the interrupted run a retry replaces."""
+
+
+def interrupt_and_retry(store: Store, run_id: str, *, now: datetime, message: str) -> str | None:
+    """A run whose executor is gone (a dead or drained worker): fail it with
+    ``runInterrupted`` if it is still running, then start its one retry. Returns the retry.
+
+    The retry is a new run of the same flow and trigger, with ``statistics.retryOf``; there
+    is none for a run that is itself a retry, ended otherwise (cancelled, completed), or was
+    followed by a newer run of its flow. Production mode's task queue sees the retry started
+    in this transaction and queues its job with it.
+    """
+    with store.writing() as session:
+        run = session.get(Run, run_id, with_for_update=True)
+        if run is None:
+            return None
+        if run.status == RunStatus.RUNNING.value:
+            _end(
+                session,
+                run,
+                RunStatus.FAILED,
+                now,
+                blocking_error=run_error(RUN_INTERRUPTED, message, now),
+            )
+            session.flush()
+        interrupted = (run.blocking_error or {}).get("code") == RUN_INTERRUPTED
+        newer = session.scalar(
+            select(func.count(Run.id)).where(
+                Run.flow_id == run.flow_id, Run.start_at > run.start_at
+            )
+        )
+        retry_id = None
+        if interrupted and not (run.statistics or {}).get(RETRY_OF) and not newer:
+            flow = session.get(Flow, run.flow_id)
+            try:
+                retry = start_run(
+                    session,
+                    flow=flow,
+                    format=(run.statistics or {}).get("format") or "sdsCsv",
+                    trigger=RunTrigger(run.trigger),
+                    now=max(now, run.start_at),
+                    display_name=run.display_name,
+                )
+            except (FlowNotReady, RunInProgress):
+                retry = None
+            if retry is not None:
+                retry.statistics = {**retry.statistics, RETRY_OF: run.id}
+                retry_id = retry.id
+        session.commit()
+    if retry_id:
+        logger.warning("run %s was interrupted; its retry is run %s", run_id, retry_id)
+    return retry_id
 
 
 @dataclass(frozen=True)

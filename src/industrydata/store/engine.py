@@ -169,6 +169,11 @@ class Store:
         """A session whose transactions may write (serialised on SQLite)."""
         return self._writes()
 
+    def listen_to_writes(self, event_name: str, listener: Callable[..., None]) -> None:
+        """Call ``listener`` on the session event ``event_name`` of every writing session
+        (production mode queues each started run's job in the run's own transaction)."""
+        event.listen(self._writes, event_name, listener)
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.write_engine is not self.engine:

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from ..private_files import PRIVATE_FILE_MODE, private_folder, tighten_file
+from ..private_files import private_folder, publish_private_file_once, tighten_file
 
 __all__ = ["CredentialSealer"]
 
@@ -26,13 +25,7 @@ class CredentialSealer:
         if key_path.exists():
             tighten_file(key_path)
             return key_path.read_bytes().strip()
-        key = Fernet.generate_key()
-        temporary = key_path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(key)
-        os.replace(temporary, key_path)
-        return key
+        return publish_private_file_once(key_path, Fernet.generate_key()).strip()
 
     def seal(self, credential: dict[str, str]) -> bytes:
         return self._fernet.encrypt(json.dumps(credential).encode())

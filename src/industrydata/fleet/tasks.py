@@ -1,0 +1,186 @@
+"""What workers execute: runs, and the periodic work, as procrastinate tasks.
+
+The task bodies are the embedded mode's functions (``execute_run``, ``start_due_runs``,
+``expire_pending_invitations``, ``purge_finished_runs``); only who calls them differs.
+Periodic tasks are deferred by every worker for each cron tick, and procrastinate's unique
+``(task, periodic id, tick)`` row lets exactly one of those deferrals through, so each fires
+once per period however many processes are up.
+
+Retry policy: a run whose worker died (its heartbeat stalled past
+``worker_stalled_seconds``) or was drained past ``worker_drain_seconds`` ends ``failed`` with
+``runInterrupted``, and one new run of the flow is started at once (``interrupt_and_retry``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+import procrastinate
+from procrastinate import JobContext
+from procrastinate.job_context import AbortReason
+from procrastinate.jobs import Status
+
+from ..config import Settings
+from ..runs import (
+    execute_run,
+    interrupt_and_retry,
+    purge_finished_runs,
+    recover_interrupted_runs,
+    start_due_runs,
+    utcnow,
+)
+from ..sharing import expire_pending_invitations
+from ..store import CredentialSealer, Store
+from .queue import IMPORTS_QUEUE, PERIODIC_QUEUE, RUN_EXPORT, RUNS_QUEUE, queued_run_ids
+
+__all__ = ["WorkerContext", "every", "register_tasks"]
+
+logger = logging.getLogger(__name__)
+
+ABORT_POLL_SECONDS = 0.5
+
+PERIODIC_JOBS_KEPT_HOURS = 24
+"""Finished jobs of the periodic queue are deleted after a day (those of runs and imports
+with the run history)."""
+
+HEARTBEAT_STALE_AFTER = timedelta(minutes=5)
+"""A run still ``running`` with neither a queued job nor a heartbeat for this long has no
+executor (a run left from embedded mode, or by a job that failed without ending it)."""
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    store: Store
+    settings: Settings
+    sealer: CredentialSealer
+
+
+def every(seconds: int) -> str:
+    """A procrastinate cron for every ``seconds`` (a divisor of 60, or 60)."""
+    return "* * * * *" if seconds >= 60 else f"* * * * * */{seconds}"
+
+
+def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
+    """Register the runs and periodic tasks on ``app`` over the worker's store."""
+    settings = worker.settings
+
+    @app.task(name=RUN_EXPORT, queue=RUNS_QUEUE, pass_context=True)
+    def run_export(context: JobContext, run_id: str) -> None:
+        stopping = threading.Event()
+        finished = threading.Event()
+        watcher = threading.Thread(
+            target=_stop_when_aborted,
+            args=(context, stopping, finished),
+            name=f"industrydata-abort-{context.job.id}",
+            daemon=True,
+        )
+        watcher.start()
+        try:
+            execute_run(
+                run_id,
+                store=worker.store,
+                settings=settings,
+                sealer=worker.sealer,
+                stopping=stopping,
+            )
+        finally:
+            finished.set()
+            watcher.join()
+        if context.abort_reason() is AbortReason.SHUTDOWN:
+            interrupt_and_retry(
+                worker.store,
+                run_id,
+                now=utcnow(),
+                message="The run was interrupted: its worker was stopped before it finished.",
+            )
+
+    @app.periodic(cron=every(int(settings.scheduler_interval_seconds)))
+    @app.task(
+        name="industrydata.start_scheduled_runs",
+        queue=PERIODIC_QUEUE,
+        lock="industrydata.start_scheduled_runs",
+    )
+    def start_scheduled_runs(timestamp: int) -> None:
+        started = start_due_runs(worker.store, now=utcnow())
+        if started:
+            logger.info("started %d scheduled run(s)", len(started))
+
+    @app.periodic(cron=every(60))
+    @app.task(
+        name="industrydata.expire_invitations",
+        queue=PERIODIC_QUEUE,
+        lock="industrydata.expire_invitations",
+    )
+    def expire_invitations(timestamp: int) -> None:
+        expire_pending_invitations(worker.store, now=utcnow())
+
+    @app.periodic(cron="0 * * * *")
+    @app.task(
+        name="industrydata.purge_run_history",
+        queue=PERIODIC_QUEUE,
+        lock="industrydata.purge_run_history",
+        pass_context=True,
+    )
+    async def purge_run_history(context: JobContext, timestamp: int) -> None:
+        older_than = utcnow() - timedelta(days=settings.run_history_days)
+        await asyncio.to_thread(purge_finished_runs, worker.store, older_than=older_than)
+        for queue, hours in (
+            (RUNS_QUEUE, settings.run_history_days * 24),
+            (IMPORTS_QUEUE, settings.run_history_days * 24),
+            (PERIODIC_QUEUE, PERIODIC_JOBS_KEPT_HOURS),
+        ):
+            await context.app.job_manager.delete_old_jobs(
+                nb_hours=hours,
+                queue=queue,
+                include_failed=True,
+                include_cancelled=True,
+                include_aborted=True,
+            )
+
+    @app.periodic(cron=every(settings.worker_recovery_seconds))
+    @app.task(
+        name="industrydata.recover_stalled_runs",
+        queue=PERIODIC_QUEUE,
+        lock="industrydata.recover_stalled_runs",
+        pass_context=True,
+    )
+    async def recover_stalled_runs(context: JobContext, timestamp: int) -> None:
+        manager = context.app.job_manager
+        stalled = await manager.get_stalled_jobs(
+            seconds_since_heartbeat=settings.worker_stalled_seconds
+        )
+        for job in stalled:
+            if job.task_name == RUN_EXPORT:
+                await asyncio.to_thread(
+                    interrupt_and_retry,
+                    worker.store,
+                    str(job.task_kwargs["run_id"]),
+                    now=utcnow(),
+                    message="The run was interrupted: its worker stopped answering.",
+                )
+            assert job.id is not None
+            await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
+            logger.warning("job %s (%s) of a dead worker was failed", job.id, job.task_name)
+        now = utcnow()
+        await asyncio.to_thread(
+            recover_interrupted_runs,
+            worker.store,
+            now=now,
+            stale_before=now - HEARTBEAT_STALE_AFTER,
+            owned=await asyncio.to_thread(queued_run_ids, worker.store),
+        )
+
+
+def _stop_when_aborted(
+    context: JobContext, stopping: threading.Event, finished: threading.Event
+) -> None:
+    """Carry procrastinate's abort request (a cancel, or the worker's drain running out)
+    to the executor's stop event."""
+    while not finished.wait(ABORT_POLL_SECONDS):
+        if context.should_abort():
+            stopping.set()
+            return
