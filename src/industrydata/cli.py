@@ -335,6 +335,39 @@ def worker(
     run_worker(settings, concurrency=concurrency, queues=chosen)
 
 
+@app.command()
+def jobs(data_dir: DataDir = Path("./data")) -> None:
+    """List the jobs of production mode's queue that wait or execute, with their progress
+    (tab-separated).
+
+    Example: industrydata jobs
+    """
+    from .fleet import queued_jobs
+
+    settings = _production_settings(data_dir)
+    with _opened_store(settings) as store:
+        listed = queued_jobs(store)
+    if not listed:
+        console.print("no job is waiting or executing")
+        return
+    # Tab-separated, one job a line: whole ids, for people and for scripts alike.
+    lines = ["job\ttask\tqueue\tstate\trun or load\ttenant\tprogress\tsince"]
+    for job in listed:
+        since = job.since.isoformat(timespec="seconds") + "Z" if job.since else ""
+        fields = (
+            str(job.job_id),
+            job.task.removeprefix("industrydata."),
+            job.queue,
+            "executing" if job.status == "doing" else "waiting",
+            job.subject,
+            job.tenant_id or "",
+            job.progress,
+            since,
+        )
+        lines.append("\t".join(_printable(field) for field in fields))
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = Path("./data")) -> None:
     """Bring the database to the newest schema (the service's tables and, on PostgreSQL, the
@@ -570,6 +603,8 @@ def _import(
     report_file: Path | None,
     data_dir: Path,
     create_tenant: bool,
+    enqueue: bool = False,
+    format: str = "",
 ) -> None:
     """Run one loader as a full upload for a tenant, with progress, then print its report.
 
@@ -582,6 +617,9 @@ def _import(
     _check_input(path)
     if report_file is not None:
         _check_report_file(report_file)
+    if enqueue:
+        _enqueue_load(settings, format, path, tenant_id, report_file, create_tenant)
+        return
     with _opened_store(settings) as store:
         new_tenant = _check_tenant(store, tenant_id, create_tenant=create_tenant)
         try:
@@ -606,6 +644,40 @@ def _import(
         rejected = "1 record was" if count == 1 else f"{count} records were"
         _print_error(f"loaded, but {rejected} rejected{where}", label="warning")
         raise typer.Exit(EXIT_REJECTED_RECORDS)
+
+
+def _enqueue_load(
+    settings: Settings,
+    format: str,
+    path: Path,
+    tenant_id: str,
+    report_file: Path | None,
+    create_tenant: bool,
+) -> None:
+    """Queue the load for a worker (production mode); the workers read ``path`` there."""
+    from .fleet import enqueue_load
+    from .runs import utcnow
+
+    if settings.mode is not Mode.PRODUCTION:
+        raise CommandRefused(
+            "--enqueue queues the load for workers: set INDUSTRYDATA_MODE=production and "
+            "INDUSTRYDATA_DATABASE_URL=postgresql://..."
+        )
+    with _opened_store(settings) as store:
+        _check_tenant(store, tenant_id, create_tenant=create_tenant)
+        load_id, job_id = enqueue_load(
+            store,
+            format=format,
+            source=path,
+            tenant_id=tenant_id,
+            report_path=report_file,
+            now=utcnow(),
+        )
+    console.print(
+        f"queued load {load_id} (job {job_id}); follow it with `industrydata jobs`",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _says_it_all(error: LoadError) -> bool:
@@ -652,6 +724,14 @@ def _check_tenant(store: Store, tenant_id: str, *, create_tenant: bool) -> bool:
 ReportFile = Annotated[
     Optional[Path], typer.Option("--report", help="Write the problems as CSV to this file.")
 ]
+Enqueue = Annotated[
+    bool,
+    typer.Option(
+        "--enqueue",
+        help="Production mode: queue the load for a worker and return at once (the workers "
+        "must read the files at the same path).",
+    ),
+]
 CreateTenant = Annotated[
     bool,
     typer.Option(
@@ -669,6 +749,7 @@ def import_sds_csv(
     tenant: Tenant,
     report_file: ReportFile = None,
     create_tenant: CreateTenant = False,
+    enqueue: Enqueue = False,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Load an SDS v2.1 CSV drop as a full upload for a tenant; prints a summary.
@@ -677,7 +758,7 @@ def import_sds_csv(
     """
     from .canonical.ingest import load_sds_csv
 
-    _import(load_sds_csv, folder, tenant, report_file, data_dir, create_tenant)
+    _import(load_sds_csv, folder, tenant, report_file, data_dir, create_tenant, enqueue, "sds-csv")
 
 
 @import_app.command("oneroster-csv")
@@ -688,6 +769,7 @@ def import_oneroster_csv(
     tenant: Tenant,
     report_file: ReportFile = None,
     create_tenant: CreateTenant = False,
+    enqueue: Enqueue = False,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Load a OneRoster 1.1 CSV upload (bulk) as a full upload for a tenant; prints a summary.
@@ -696,7 +778,16 @@ def import_oneroster_csv(
     """
     from .canonical.ingest import load_oneroster_csv
 
-    _import(load_oneroster_csv, path, tenant, report_file, data_dir, create_tenant)
+    _import(
+        load_oneroster_csv,
+        path,
+        tenant,
+        report_file,
+        data_dir,
+        create_tenant,
+        enqueue,
+        "oneroster-csv",
+    )
 
 
 @import_app.command("sds-lake")
@@ -710,6 +801,7 @@ def import_sds_lake(
     tenant: Tenant,
     report_file: ReportFile = None,
     create_tenant: CreateTenant = False,
+    enqueue: Enqueue = False,
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Replace a tenant's roster with an SDS lake-export snapshot (ids and timestamps kept).
@@ -718,7 +810,16 @@ def import_sds_lake(
     """
     from .canonical.ingest import load_sds_lake
 
-    _import(load_sds_lake, snapshot_folder, tenant, report_file, data_dir, create_tenant)
+    _import(
+        load_sds_lake,
+        snapshot_folder,
+        tenant,
+        report_file,
+        data_dir,
+        create_tenant,
+        enqueue,
+        "sds-lake",
+    )
 
 
 @generate_app.command("sds-csv")

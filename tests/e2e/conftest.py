@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import live_group_members
+
 CLI = Path(sys.executable).with_name("industrydata")
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -129,7 +131,7 @@ class ServiceProcess:
         """Wait until no process the killed service started is alive (they notice by themselves)."""
         assert self.process is not None and self.process.poll() is not None
         deadline = time.monotonic() + timeout
-        while _live_group_members(self.process.pid):
+        while live_group_members(self.process.pid):
             if time.monotonic() > deadline:
                 pytest.fail(f"processes of the killed service still run after {timeout} s")
             time.sleep(0.05)
@@ -151,20 +153,6 @@ class ServiceProcess:
             if self.log_path.exists()
             else ""
         )
-
-
-def _live_group_members(group: int) -> list[int]:
-    """Processes (not zombies) of process group ``group``, from /proc."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        state, process_group = fields[0], int(fields[2])
-        if process_group == group and state not in ("Z", "X"):
-            members.append(int(stat.parent.name))
-    return members
 
 
 class ServiceLauncher:

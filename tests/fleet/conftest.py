@@ -105,8 +105,8 @@ class Fleet:
             INDUSTRYDATA_DATABASE_URL=self.database_url,
             INDUSTRYDATA_DATA_DIR=str(self.data_dir),
             **FAST_CLOCK,
-            **self.settings,
         )
+        environment.update(self.settings)
         return environment
 
     def start(self, kind: str, *, wait: bool = True, **settings: str) -> FleetProcess:

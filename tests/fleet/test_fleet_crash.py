@@ -3,7 +3,6 @@ interrupted, are retried once by another worker, and no half snapshot is ever cu
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from datetime import datetime
@@ -14,6 +13,7 @@ from sqlalchemy import text
 
 from industrydata.store import Run
 from tests.factories import wait_for
+from tests.processes import live_group_members
 
 from .checks import (
     assert_no_flow_had_two_running_runs,
@@ -25,14 +25,6 @@ from .checks import (
 from .conftest import FLOWS, Caller, Fleet, create_and_accept, seed_tenants, store_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-def group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def progress_of(fleet: Fleet, run_ids: list[str]) -> dict[str, int]:
@@ -78,7 +70,7 @@ def test_a_worker_killed_in_the_middle_of_five_runs_is_recovered_and_retried_onc
             victim.process.wait(timeout=10)
             killed_at = datetime.utcnow()
             # Its export processes notice by themselves and end, each before publishing.
-            wait_for(lambda: not group_alive(victim.process.pid), timeout=30, interval=0.2)
+            wait_for(lambda: not live_group_members(victim.process.pid), timeout=30, interval=0.2)
 
             def interrupted() -> list[Run] | None:
                 runs = {run.id: run for run in runs_of(fleet)}

@@ -1,4 +1,4 @@
-"""What workers execute: runs, and the periodic work, as procrastinate tasks.
+"""What workers execute: runs, loads and the periodic work, as procrastinate tasks.
 
 The task bodies are the embedded mode's functions (``execute_run``, ``start_due_runs``,
 ``expire_pending_invitations``, ``purge_finished_runs``); only who calls them differs.
@@ -35,7 +35,15 @@ from ..runs import (
 )
 from ..sharing import expire_pending_invitations
 from ..store import CredentialSealer, Store
-from .queue import IMPORTS_QUEUE, PERIODIC_QUEUE, RUN_EXPORT, RUNS_QUEUE, queued_run_ids
+from .loads import execute_load, fail_load
+from .queue import (
+    IMPORTS_QUEUE,
+    LOAD_IMPORT,
+    PERIODIC_QUEUE,
+    RUN_EXPORT,
+    RUNS_QUEUE,
+    queued_run_ids,
+)
 
 __all__ = ["WorkerContext", "every", "register_tasks"]
 
@@ -97,6 +105,20 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
                 now=utcnow(),
                 message="The run was interrupted: its worker was stopped before it finished.",
             )
+
+    @app.task(name=LOAD_IMPORT, queue=IMPORTS_QUEUE)
+    def load_import(load_id: str) -> None:
+        try:
+            execute_load(worker.store, load_id, clock=utcnow)
+        except Exception:
+            fail_load(
+                worker.store,
+                load_id,
+                code="generalException",
+                message="The load failed because of an internal error.",
+                now=utcnow(),
+            )
+            raise
 
     @app.periodic(cron=every(int(settings.scheduler_interval_seconds)))
     @app.task(
@@ -161,6 +183,16 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
                     str(job.task_kwargs["run_id"]),
                     now=utcnow(),
                     message="The run was interrupted: its worker stopped answering.",
+                )
+            elif job.task_name == LOAD_IMPORT:
+                await asyncio.to_thread(
+                    fail_load,
+                    worker.store,
+                    str(job.task_kwargs["load_id"]),
+                    code="loadInterrupted",
+                    message="The load was interrupted: its worker stopped answering. Nothing "
+                    "of it was applied; queue it again.",
+                    now=utcnow(),
                 )
             assert job.id is not None
             await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -73,17 +74,31 @@ class _ParentGone(Exception):
     """The parent said stop, or is gone: the snapshot must not be published."""
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this child when its parent ends (a crashed service)."""
+def _die_with_parent(lifeline: Connection) -> None:
+    """End this child the moment the process that started the export is gone, whatever the
+    child is doing (even waiting on a database lock).
+
+    The forkserver, not the service, is this child's parent, and it outlives the service
+    while any child of it runs: so the kernel's parent-death signal (set too, for the
+    forkserver's own death) is not enough. The service holds the writing end of
+    ``lifeline`` and never writes: the reading end turns readable when the service's
+    process ends, however it ends.
+    """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
+    def watch() -> None:
+        lifeline.poll(None)
+        os.kill(os.getpid(), signal.SIGKILL)
 
-def _child(job: ExportJob, channel: Connection) -> None:
+    threading.Thread(target=watch, name="industrydata-lifeline", daemon=True).start()
+
+
+def _child(job: ExportJob, channel: Connection, lifeline: Connection) -> None:
     from .export import export_snapshot
 
-    _die_with_parent()
+    _die_with_parent(lifeline)
 
     def on_progress(result: TableResult, done: int, total: int) -> None:
         """Report a table and wait for the parent's word to go on."""
@@ -166,9 +181,13 @@ def run_export_process(
         ExportError: the child died without a word (killed, out of memory).
     """
     receiver, sender = _CONTEXT.Pipe(duplex=True)
-    process = _CONTEXT.Process(target=_child, args=(job, sender), name="industrydata-export")
+    lifeline_reader, lifeline = _CONTEXT.Pipe(duplex=False)
+    process = _CONTEXT.Process(
+        target=_child, args=(job, sender, lifeline_reader), name="industrydata-export"
+    )
     process.start()
     sender.close()
+    lifeline_reader.close()
     last_beat = time.monotonic()
     try:
         while True:
@@ -205,6 +224,7 @@ def run_export_process(
     finally:
         receiver.close()
         _stop(process)
+        lifeline.close()
 
 
 def _rebuild(class_name: str, code: str, message: str, target: str | None) -> IndustryDataError:

@@ -11,7 +11,7 @@ from .engine import (
     retry_while_busy,
 )
 from .migrate import upgrade_to_head
-from .models import DestinationClaim, DirectoryUser, Flow, Invitation, Run
+from .models import DestinationClaim, DirectoryUser, Flow, Invitation, LoadJob, Run
 from .sealing import CredentialSealer
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "DirectoryUser",
     "Flow",
     "Invitation",
+    "LoadJob",
     "Run",
     "Store",
     "claim_destination",

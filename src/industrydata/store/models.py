@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ._metadata import Base
 
-__all__ = ["DestinationClaim", "DirectoryUser", "Flow", "Invitation", "Run"]
+__all__ = ["DestinationClaim", "DirectoryUser", "Flow", "Invitation", "LoadJob", "Run"]
 
 GUID = String(36)
 
@@ -154,3 +154,23 @@ class DestinationClaim(Base):
     namespace: Mapped[str] = mapped_column(Text)
     path: Mapped[str] = mapped_column(Text)
     claimed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoadJob(Base):
+    """A roster load queued for a worker (production mode's ``import ... --enqueue``): what
+    to load, where the worker's reading stands, and how it ended."""
+
+    __tablename__ = "load_job"
+
+    id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(GUID, index=True)
+    format: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(Text)
+    report_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    end_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

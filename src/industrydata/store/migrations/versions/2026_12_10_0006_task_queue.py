@@ -1,4 +1,4 @@
-"""Task queue: procrastinate's schema, on PostgreSQL.
+"""Task queue: procrastinate's schema on PostgreSQL, and the table of queued loads.
 
 Revision ID: 0006_task_queue
 Revises: 0005_delta_options
@@ -8,7 +8,10 @@ Production mode runs, imports and the periodic work as procrastinate jobs, kept 
 PostgreSQL database as the store, so a run and its job are committed in one transaction.
 The schema is the one the pinned procrastinate version ships (``procrastinate.schema``); an
 upgrade of procrastinate that changes it comes with a revision of ours applying its
-migration scripts. SQLite stores (embedded mode only) get nothing.
+migration scripts. SQLite stores (embedded mode only) get no procrastinate schema.
+
+``load_job`` records loads queued for workers (``industrydata import ... --enqueue``) and
+their progress; the baseline creates it in a new store, this step in an older one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 from procrastinate.schema import SchemaManager
+
+from industrydata.store.models import LoadJob
 
 revision = "0006_task_queue"
 down_revision = "0005_delta_options"
@@ -37,6 +42,8 @@ _TYPES = (
 
 def upgrade() -> None:
     bind = op.get_bind()
+    if not sa.inspect(bind).has_table(LoadJob.__tablename__):
+        LoadJob.__table__.create(bind)
     if bind.dialect.name != "postgresql":
         return
     if sa.inspect(bind).has_table("procrastinate_jobs"):
@@ -47,6 +54,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
+    LoadJob.__table__.drop(bind)
     if bind.dialect.name != "postgresql":
         return
     functions = list(
