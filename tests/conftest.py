@@ -109,8 +109,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def _truncate_all(engine: Engine) -> None:
     from industrydata.store import metadata
 
+    queue = ("procrastinate_jobs", "procrastinate_workers", "procrastinate_periodic_defers")
     with engine.begin() as connection:
-        names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        names = ", ".join([*(f'"{table.name}"' for table in metadata.sorted_tables), *queue])
         connection.execute(text(f"TRUNCATE {names} CASCADE"))
 
 

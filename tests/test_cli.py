@@ -17,23 +17,25 @@ from pathlib import Path
 
 import jwt
 import pytest
+from alembic.script import ScriptDirectory
 from click.testing import Result
-from sqlalchemy import select
 from rich.console import Console
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 import industrydata
+from industrydata import cli
 from industrydata.canonical.sql import TENANT_COLUMN, sql_table
 from industrydata.canonical.statistics import count_rows
 from industrydata.canonical.tables import CANONICAL_TABLES, table_by_name
-from industrydata import cli
 from industrydata.cli import app
 from industrydata.config import Settings
 from industrydata.demo import DEMO_ADMINS, DEMO_TENANT_ID
 from industrydata.directory import get_user, global_administrators, is_global_administrator
 from industrydata.errors import LoadError, Unauthenticated
 from industrydata.identity import DEFAULT_DELEGATED_SCOPES, DevelopmentKeys, TokenValidator
-from industrydata.store import Store, open_store
+from industrydata.store import Store, create_store_engine, open_store
+from industrydata.store.migrate import alembic_config
 from tests.canonical.ingest_support import ONEROSTER_DROP, with_line, write_drop
 from tests.damaged_uploads import ZIP_DAMAGES, damaged_zip, deeply_nested_snapshot
 
@@ -1012,3 +1014,30 @@ def test_generate_into_a_file_is_one_line(tmp_path: Path) -> None:
         (file / "inside", f"error: {file / 'inside'}: Not a directory"),
     ):
         assert error_line(invoke("generate", "sds-csv", target)) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("worker",),
+        ("jobs",),
+        ("serve", "--workers", "2"),
+    ],
+)
+def test_production_commands_are_refused_in_embedded_mode(
+    args: tuple[str, ...], data_dir: Path
+) -> None:
+    line = error_line(invoke(*args, "--data-dir", data_dir))
+    assert "INDUSTRYDATA_MODE=production" in line
+
+
+def test_worker_refuses_an_unknown_queue(data_dir: Path) -> None:
+    line = error_line(invoke("worker", "--queues", "runs,everything", "--data-dir", data_dir))
+    assert "everything" in line and "runs, imports, periodic" in line
+
+
+def test_db_upgrade_brings_the_store_to_the_newest_revision(store_url: str, data_dir: Path) -> None:
+    result = invoke("db", "upgrade", "--data-dir", data_dir, store_url=store_url)
+    assert result.exit_code == 0, result.stderr
+    head = ScriptDirectory.from_config(alembic_config(create_store_engine(store_url)))
+    assert result.stdout.strip() == f"database at revision {head.get_current_head()}"

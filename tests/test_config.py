@@ -120,3 +120,27 @@ def test_settings_read_public_url_and_allowed_hosts_from_the_environment(
     settings = Settings()
     assert settings.public_url == "https://data.example.org"
     assert settings.allowed_hosts == ["a.example", "b.example:8443"]
+
+
+def test_production_mode_needs_postgresql(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="postgresql"):
+        Settings(data_dir=tmp_path, mode="production")
+    settings = Settings(
+        data_dir=tmp_path, mode="production", database_url="postgresql://u@127.0.0.1/db"
+    )
+    assert settings.mode.value == "production"
+
+
+@pytest.mark.parametrize(
+    "name", ["INDUSTRYDATA_SCHEDULER_INTERVAL_SECONDS", "INDUSTRYDATA_WORKER_RECOVERY_SECONDS"]
+)
+def test_production_intervals_must_divide_a_minute(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("INDUSTRYDATA_MODE", "production")
+    monkeypatch.setenv("INDUSTRYDATA_DATABASE_URL", "postgresql://u@127.0.0.1/db")
+    monkeypatch.setenv(name, "7")
+    with pytest.raises(ValidationError, match="divisor of 60"):
+        Settings(data_dir=tmp_path)
+    monkeypatch.setenv(name, "15")
+    Settings(data_dir=tmp_path)

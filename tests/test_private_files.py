@@ -5,14 +5,17 @@ dir). Published lake files are not made private."""
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import stat
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from industrydata.cli import app
 from industrydata.config import Settings
+from industrydata.private_files import publish_private_file_once
 from industrydata.service import Service
 
 USER = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -26,9 +29,11 @@ def _mode(path: Path) -> int:
 def _assert_private(data_dir: Path) -> None:
     assert _mode(data_dir) == 0o700
     database = data_dir / "industrydata.db"
-    for file in (database, database.with_name("industrydata.db-wal"), database.with_name(
-        "industrydata.db-shm"
-    )):
+    for file in (
+        database,
+        database.with_name("industrydata.db-wal"),
+        database.with_name("industrydata.db-shm"),
+    ):
         assert _mode(file) == 0o600, file
     assert _mode(data_dir / "keys") == 0o700
     for key in ("signing-key.pem", "credential.key"):
@@ -84,3 +89,17 @@ def test_cli_commands_create_a_private_data_dir(tmp_path: Path) -> None:
     assert _mode(data_dir / "industrydata.db") == 0o600
     assert _mode(data_dir / "keys") == 0o700
     assert _mode(data_dir / "keys" / "signing-key.pem") == 0o600
+
+
+def _make_key(args: tuple[str, int]) -> bytes:
+    folder, index = args
+    return publish_private_file_once(Path(folder) / "credential.key", f"key {index}".encode())
+
+
+def test_processes_making_a_key_at_once_all_use_the_first_one_published(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        keys = list(pool.map(_make_key, [(str(tmp_path), index) for index in range(12)]))
+    published = (tmp_path / "credential.key").read_bytes()
+    assert set(keys) == {published}
+    assert stat.S_IMODE((tmp_path / "credential.key").stat().st_mode) == 0o600
+    assert [path.name for path in tmp_path.iterdir()] == ["credential.key"]

@@ -7,16 +7,19 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from industrydata.errors import FlowNotReady, RunInProgress, StoreBusy
 from industrydata.runs import (
+    RETRY_OF,
     RUN_INTERRUPTED,
     RunOutcome,
     apply_flow_state,
     finish_run,
+    interrupt_and_retry,
     purge_finished_runs,
-    recover_interrupted_runs,
     record_progress,
+    recover_interrupted_runs,
     start_run,
 )
 from industrydata.states import RunStatus, RunTrigger, Transition
@@ -184,3 +187,54 @@ def test_purge_finished_runs_keeps_recent_and_running(store: Store) -> None:
         assert session.get(Run, old) is None
         assert session.get(Run, recent) is not None
         assert session.get(Run, running) is not None
+
+
+def _runs(store: Store, flow_id: str) -> list[Run]:
+    with store.reading() as session:
+        query = select(Run).where(Run.flow_id == flow_id).order_by(Run.start_at)
+        return list(session.scalars(query))
+
+
+def test_an_interrupted_run_fails_and_gets_one_retry_of_the_same_trigger(store: Store) -> None:
+    flow_id = _flow(store)
+    run_id = _start(store, flow_id)
+    later = NOW + timedelta(minutes=1)
+
+    retry_id = interrupt_and_retry(store, run_id, now=later, message="worker gone")
+
+    interrupted, retry = _runs(store, flow_id)
+    assert interrupted.id == run_id and interrupted.status == "failed"
+    assert interrupted.blocking_error["code"] == RUN_INTERRUPTED
+    assert interrupted.blocking_error["message"] == "worker gone"
+    assert retry.id == retry_id and retry.status == "running" and retry.start_at == later
+    assert retry.trigger == RunTrigger.ON_DEMAND.value
+    assert retry.statistics[RETRY_OF] == run_id and retry.statistics["format"] == "sdsCsv"
+    assert interrupt_and_retry(store, run_id, now=later, message="again") is None
+    assert len(_runs(store, flow_id)) == 2
+
+
+def test_a_retry_that_is_interrupted_too_is_not_retried_again(store: Store) -> None:
+    flow_id = _flow(store)
+    retry_id = interrupt_and_retry(store, _start(store, flow_id), now=NOW, message="gone")
+    assert retry_id is not None
+
+    assert interrupt_and_retry(store, retry_id, now=NOW, message="gone again") is None
+
+    runs = _runs(store, flow_id)
+    assert [run.status for run in runs] == ["failed", "failed"]
+    assert runs[1].blocking_error["code"] == RUN_INTERRUPTED
+
+
+def test_runs_that_ended_otherwise_or_were_followed_get_no_retry(store: Store) -> None:
+    completed_flow = _flow(store)
+    completed = _start(store, completed_flow)
+    finish_run(store, completed, status=RunStatus.COMPLETED, now=NOW)
+    assert interrupt_and_retry(store, completed, now=NOW, message="late") is None
+    assert [run.status for run in _runs(store, completed_flow)] == ["completed"]
+
+    followed_flow = _flow(store)
+    first = _start(store, followed_flow)
+    recover_interrupted_runs(store, now=NOW)
+    _start(store, followed_flow, now=NOW + timedelta(seconds=5))
+    assert interrupt_and_retry(store, first, now=NOW, message="late") is None
+    assert len(_runs(store, followed_flow)) == 2
