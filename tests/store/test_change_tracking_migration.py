@@ -75,10 +75,12 @@ def _counters(engine: Engine) -> dict[str, tuple[str, int, int]]:
 
 
 def _triggers(engine: Engine) -> list[str]:
+    """The change-tracking triggers (the task queue's own, on PostgreSQL, are not ours)."""
     query = (
         "SELECT name FROM sqlite_master WHERE type = 'trigger'"
         if engine.dialect.name == "sqlite"
-        else "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        else "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+        "AND tgname NOT LIKE 'procrastinate%'"
     )
     with engine.connect() as connection:
         return sorted(connection.execute(text(query)).scalars())
