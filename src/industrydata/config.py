@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import time
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -132,6 +133,13 @@ class Settings(BaseSettings):
             "deletionVectors feature can read the tables); false (the default, readable by "
             "every Delta reader) rewrites the files holding them."
         ),
+    )
+
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="How `serve` and `worker` write their logs to stderr: text (a line per "
+        "record) or json (one JSON object per line, with the request, run, job and tenant "
+        "ids bound when it was written; see docs/operations.md).",
     )
 
     @field_validator("local_destination_roots", mode="before")
