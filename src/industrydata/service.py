@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from .config import Settings
 from .errors import StoreBusy
 from .identity import DevelopmentKeys, TokenValidator
+from .observability import QueueDepth
 from .private_files import private_folder
 from .runs import (
     EmbeddedDispatcher,
@@ -62,6 +63,8 @@ class Service:
         self.scheduler = PeriodicWorker(
             self.tick, interval_seconds=settings.scheduler_interval_seconds
         )
+        self.queue_depth: QueueDepth | None = None
+        """Jobs waiting by queue, for /metrics; none in embedded mode (no queue)."""
         self._started = False
 
     @property

@@ -5,6 +5,9 @@ four 64 MiB headers took the process from 250 MB to 1.27 GB. The h11 parser stop
 head longer than ``max_request_head_bytes`` (request line, headers, and so the URL, query
 options and any single header): the client gets a 400 and the connection is closed, and the
 memory held for one connection stays at the bound.
+
+Logs: every record, uvicorn's access and error lines included, goes to stderr in the format
+of ``INDUSTRYDATA_LOG_FORMAT`` (``observability.logs``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import uvicorn
 
 from ..config import Settings
+from ..observability import configure_logging, logging_config
 from .app import create_app
 
 __all__ = ["serve"]
@@ -19,10 +23,12 @@ __all__ = ["serve"]
 
 def serve(settings: Settings, *, host: str, port: int) -> None:
     """Serve the API, scheduler and runs on ``host:port`` until the process is stopped."""
+    configure_logging(settings.log_format)  # before the service starts, which may log
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
+        log_config=logging_config(settings.log_format),  # uvicorn applies it too, in each process
         log_level="info",
         http="h11",
         h11_max_incomplete_event_size=settings.max_request_head_bytes,
