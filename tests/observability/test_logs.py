@@ -147,6 +147,7 @@ def test_ids_bound_by_one_task_of_a_thread_pool_do_not_reach_the_next() -> None:
         ("https://a.blob.core.windows.net/c?sv=2024&sig=abc%2Fdef&se=2030", "abc%2Fdef"),
         ("postgresql+psycopg://app:s3cret-pw@db.internal:5432/industrydata", "s3cret-pw"),
         ("password=hunter2 host=db", "hunter2"),
+        ("DB_PASSWORD=hunter3", "hunter3"),
     ],
 )
 def test_redact_masks_tokens_keys_signatures_and_passwords(text: str, secret: str) -> None:

@@ -60,9 +60,9 @@ _SECRETS = (
     (re.compile(r"(?i)\b(bearer)\s+[\w\-.~+/]+=*"), rf"\1 {_MASK}"),
     # A JWT anywhere (header.payload.signature, each base64url; the header starts {" → eyJ).
     (re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"), _MASK),
-    # Connection-string parts and URL parameters that are secrets.
+    # Connection-string parts and URL parameters that are secrets (db_password= too).
     (
-        re.compile(r"(?i)\b(accountkey|sharedaccesssignature|sig|password|pwd)=[^;&\s'\"]+"),
+        re.compile(r"(?i)(accountkey|sharedaccesssignature|sig|password|pwd)=[^;&\s'\"]+"),
         rf"\1={_MASK}",
     ),
     # The password in a URL's userinfo: scheme://user:password@host.
