@@ -56,17 +56,19 @@ _IDS: dict[str, ContextVar[str | None]] = {
 
 _MASK = "***"
 _SECRETS = (
+    # (a text the secret's context must hold, lower case: a cheap test first; pattern; mask)
     # Authorization: Bearer <token>, in any case.
-    (re.compile(r"(?i)\b(bearer)\s+[\w\-.~+/]+=*"), rf"\1 {_MASK}"),
+    ("bearer", re.compile(r"(?i)\b(bearer)\s+[\w\-.~+/]+=*"), rf"\1 {_MASK}"),
     # A JWT anywhere (header.payload.signature, each base64url; the header starts {" → eyJ).
-    (re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"), _MASK),
+    ("eyj", re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"), _MASK),
     # Connection-string parts and URL parameters that are secrets (db_password= too).
     (
+        "=",
         re.compile(r"(?i)(accountkey|sharedaccesssignature|sig|password|pwd)=[^;&\s'\"]+"),
         rf"\1={_MASK}",
     ),
     # The password in a URL's userinfo: scheme://user:password@host.
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]*):[^@/\s]+@"), rf"\1:{_MASK}@"),
+    ("://", re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]*):[^@/\s]+@"), rf"\1:{_MASK}@"),
 )
 
 P = ParamSpec("P")
@@ -75,8 +77,10 @@ R = TypeVar("R")
 
 def redact(text: str) -> str:
     """``text`` with every secret it recognises replaced by ``***``."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for needle, pattern, replacement in _SECRETS:
+        if needle in lowered:
+            text = pattern.sub(replacement, text)
     return text
 
 
