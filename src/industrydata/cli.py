@@ -10,7 +10,6 @@ refused or failed.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -314,6 +313,18 @@ def worker(
         str,
         typer.Option(help="Comma-separated queues to serve: runs, imports, periodic."),
     ] = "runs,imports,periodic",
+    health_host: Annotated[
+        str, typer.Option(help="Interface of the health server (/healthz, /readyz, /metrics).")
+    ] = "127.0.0.1",
+    health_port: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            max=65535,
+            envvar="INDUSTRYDATA_WORKER_HEALTH_PORT",
+            help="Port of the health server; none without it.",
+        ),
+    ] = None,
 ) -> None:
     """Execute runs, imports and the periodic work of production mode until SIGTERM.
 
@@ -321,6 +332,7 @@ def worker(
     industrydata worker --concurrency 2
     """
     from .fleet import QUEUES, run_worker
+    from .observability import configure_logging
 
     chosen = [queue.strip() for queue in queues.split(",") if queue.strip()]
     unknown = sorted(set(chosen) - set(QUEUES))
@@ -331,8 +343,9 @@ def worker(
     settings = _production_settings(data_dir)
     with _opened_store(settings):
         pass
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run_worker(settings, concurrency=concurrency, queues=chosen)
+    configure_logging(settings.log_format)
+    health = (health_host, health_port) if health_port is not None else None
+    run_worker(settings, concurrency=concurrency, queues=chosen, health_address=health)
 
 
 @app.command()

@@ -11,6 +11,7 @@ import os
 from datetime import time
 from enum import Enum
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -180,6 +181,12 @@ class Settings(BaseSettings):
         le=3600,
         description="Production: on SIGTERM a worker lets its jobs finish for this long, then "
         "interrupts them (an interrupted run is retried once by another worker).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="How `serve` and `worker` write their logs to stderr: text (a line per "
+        "record) or json (one JSON object per line, with the request, run, job and tenant "
+        "ids bound when it was written; see docs/operations.md).",
     )
 
     @field_validator("local_destination_roots", mode="before")

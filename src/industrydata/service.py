@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from .config import Mode, Settings
 from .errors import StoreBusy
-from .fleet import QueueDispatcher
+from .fleet import QueueDispatcher, queue_depth
 from .identity import DevelopmentKeys, TokenValidator
+from .observability import QueueDepth
 from .private_files import private_folder
 from .runs import (
     EmbeddedDispatcher,
@@ -67,6 +69,10 @@ class Service:
         self.scheduler = PeriodicWorker(
             self.tick, interval_seconds=settings.scheduler_interval_seconds
         )
+        self.queue_depth: QueueDepth | None = (
+            partial(queue_depth, self.store) if self.production else None
+        )
+        """Jobs waiting by queue, for /metrics; none in embedded mode (no queue)."""
         self._started = False
 
     @property

@@ -144,10 +144,9 @@ class Fleet:
         pytest.fail(f"{member.name} was not ready within {START_TIMEOUT_SECONDS} s")
 
     def _ready(self, member: FleetProcess) -> bool:
-        if member.kind == "worker":
-            return "serving queues" in member.log()
+        """Both kinds answer /readyz on their $PORT (a worker once it takes jobs)."""
         try:
-            response = httpx.get(f"{member.url}/.well-known/openid-configuration", timeout=1)
+            response = httpx.get(f"{member.url}/readyz", timeout=2, trust_env=False)
         except httpx.TransportError:
             return False
         return response.status_code == 200

@@ -9,12 +9,13 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..config import Settings
+from ..observability import ReadinessCheck
 from ..service import Service
 from .errors import install_error_handlers
 from .request_head import RequestHeadLimitMiddleware
 from .request_ids import RequestIdMiddleware
 from .routing import ResourcePathMiddleware
-from .routes import flows, hub, identity, invitations, metadata, runs
+from .routes import flows, health, hub, identity, invitations, metadata, runs
 
 __all__ = ["create_app", "create_app_from_environment"]
 
@@ -43,8 +44,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         redirect_slashes=False,
     )
     app.state.service = service
+    app.state.readiness = ReadinessCheck(service.store)
     install_error_handlers(app)
-    routers = [module.router for module in (hub, flows, runs, invitations, metadata, identity)]
+    modules = (hub, flows, runs, invitations, metadata, identity, health)
+    routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)
     routes = [*app.router.routes, *(route for router in routers for route in router.routes)]

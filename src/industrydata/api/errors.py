@@ -22,6 +22,7 @@ from ..errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from ..observability import log_context
 from .request_ids import request_id_headers, request_ids
 
 __all__ = ["domain_error_response", "error_response", "install_error_handlers"]
@@ -140,7 +141,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    # Starlette calls this outside the middleware that bound the request id: bind it again.
+    with log_context(request_id=request_ids(request)[0]):
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(
         request, status=500, code="generalException", message="An internal error occurred."
     )

@@ -1,4 +1,5 @@
-"""``request-id`` on every response, and the client's ``client-request-id`` echoed."""
+"""``request-id`` on every response, and the client's ``client-request-id`` echoed; the request
+id is bound to the log context while the request is served (uvicorn's access line included)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import uuid
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..observability import log_context
 
 __all__ = ["RequestIdMiddleware", "request_id_headers", "request_ids"]
 
@@ -32,7 +35,8 @@ def request_id_headers(request: Request) -> dict[str, str]:
 
 
 class RequestIdMiddleware:
-    """Adds the ids to every response that does not carry them yet."""
+    """Adds the ids to every response that does not carry them yet, and binds the request id
+    to the log context for the duration of the request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -54,4 +58,5 @@ class RequestIdMiddleware:
                 ]
             await send(message)
 
-        await self.app(scope, receive, send_with_ids)
+        with log_context(request_id=headers["request-id"]):
+            await self.app(scope, receive, send_with_ids)

@@ -5,6 +5,9 @@ four 64 MiB headers took the process from 250 MB to 1.27 GB. The h11 parser stop
 head longer than ``max_request_head_bytes`` (request line, headers, and so the URL, query
 options and any single header): the client gets a 400 and the connection is closed, and the
 memory held for one connection stays at the bound.
+
+Logs: every record, uvicorn's access and error lines included, goes to stderr in the format
+of ``INDUSTRYDATA_LOG_FORMAT`` (``observability.logs``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from ..config import Settings
+from ..observability import configure_logging, logging_config
 from .app import create_app
 
 __all__ = ["serve"]
@@ -26,9 +30,11 @@ def serve(settings: Settings, *, host: str, port: int, processes: int = 1) -> No
     With several ``processes`` (production mode) uvicorn's supervisor starts each one, and
     each builds its app from the environment: the data dir travels there.
     """
+    configure_logging(settings.log_format)  # before the service starts, which may log
     options: dict[str, Any] = dict(
         host=host,
         port=port,
+        log_config=logging_config(settings.log_format),  # uvicorn applies it too, in each process
         log_level="info",
         http="h11",
         h11_max_incomplete_event_size=settings.max_request_head_bytes,

@@ -2,7 +2,7 @@
 
 from .listing import QueuedJob, queued_jobs
 from .loads import LOAD_FORMATS, LoadStatus, enqueue_load
-from .queue import QUEUES, QueueDispatcher, queued_run_ids
+from .queue import QUEUES, QueueDispatcher, queue_depth, queued_run_ids
 from .worker import run_worker
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "QueueDispatcher",
     "QueuedJob",
     "enqueue_load",
+    "queue_depth",
     "queued_jobs",
     "queued_run_ids",
     "run_worker",

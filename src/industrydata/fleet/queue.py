@@ -31,6 +31,7 @@ __all__ = [
     "deferring_app",
     "flow_lock",
     "libpq_conninfo",
+    "queue_depth",
     "queued_run_ids",
     "task_queue_app",
 ]
@@ -101,6 +102,20 @@ def queued_run_ids(store: Store) -> frozenset[str]:
     query = _QUEUED_RUN_JOBS.with_only_columns(text("args->>'run_id'"))
     with store.reading() as session:
         return frozenset(session.execute(query, {"task": RUN_EXPORT}).scalars())
+
+
+def queue_depth(store: Store) -> dict[str, int]:
+    """Jobs waiting (``todo``) in each queue, every queue named (for /metrics)."""
+    with store.reading() as session:
+        counts = dict(
+            session.execute(
+                text(
+                    "SELECT queue_name, count(*) FROM procrastinate_jobs "
+                    "WHERE status = 'todo' GROUP BY queue_name"
+                )
+            ).all()
+        )
+    return {queue: int(counts.get(queue, 0)) for queue in QUEUES}
 
 
 class QueueDispatcher:

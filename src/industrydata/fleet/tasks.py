@@ -25,6 +25,7 @@ from procrastinate.job_context import AbortReason
 from procrastinate.jobs import Status
 
 from ..config import Settings
+from ..observability import log_context
 from ..runs import (
     execute_run,
     interrupt_and_retry,
@@ -88,13 +89,14 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
         )
         watcher.start()
         try:
-            execute_run(
-                run_id,
-                store=worker.store,
-                settings=settings,
-                sealer=worker.sealer,
-                stopping=stopping,
-            )
+            with log_context(job_id=str(context.job.id)):
+                execute_run(
+                    run_id,
+                    store=worker.store,
+                    settings=settings,
+                    sealer=worker.sealer,
+                    stopping=stopping,
+                )
         finally:
             finished.set()
             watcher.join()
@@ -106,10 +108,11 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
                 message="The run was interrupted: its worker was stopped before it finished.",
             )
 
-    @app.task(name=LOAD_IMPORT, queue=IMPORTS_QUEUE)
-    def load_import(load_id: str) -> None:
+    @app.task(name=LOAD_IMPORT, queue=IMPORTS_QUEUE, pass_context=True)
+    def load_import(context: JobContext, load_id: str) -> None:
         try:
-            execute_load(worker.store, load_id, clock=utcnow)
+            with log_context(job_id=str(context.job.id)):
+                execute_load(worker.store, load_id, clock=utcnow)
         except Exception:
             fail_load(
                 worker.store,

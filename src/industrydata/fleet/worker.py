@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Sequence
 
 from ..config import Settings
@@ -38,7 +39,12 @@ def run_worker(settings: Settings, *, concurrency: int = 1, queues: Sequence[str
 
 
 async def _work(
-    settings: Settings, store: Store, *, concurrency: int, queues: Sequence[str]
+    settings: Settings,
+    store: Store,
+    *,
+    concurrency: int,
+    queues: Sequence[str],
+    running: threading.Event,
 ) -> None:
     QueueDispatcher(store)  # runs started here (schedules, retries) are queued with them
     sealer = CredentialSealer(settings.data_dir / "keys" / "credential.key")
@@ -72,8 +78,9 @@ async def _work(
             )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, _drain, signum, workers)
+            loop.add_signal_handler(signum, _drain, signum, workers, running)
         logger.info("worker %s serving queues %s", name, ", ".join(queues))
+        running.set()
         results = await asyncio.gather(*workers, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
@@ -81,7 +88,8 @@ async def _work(
     logger.info("worker %s stopped", name)
 
 
-def _drain(signum: int, workers: list[asyncio.Task[None]]) -> None:
+def _drain(signum: int, workers: list[asyncio.Task[None]], running: threading.Event) -> None:
+    running.clear()
     logger.info("%s: draining", signal.Signals(signum).name)
     for worker in workers:
         worker.cancel()

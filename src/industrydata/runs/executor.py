@@ -18,6 +18,7 @@ from ..config import Settings
 from ..directory import is_global_administrator
 from ..errors import DestinationInUse, IndustryDataError, LoadBeingApplied, StoreBusy
 from ..lake import DestinationIdentity
+from ..observability import bind_log_ids, in_log_context, observe_run_finished
 from ..states import FlowState, InvitationStatus, RunStatus, Transition
 from ..store import (
     CredentialSealer,
@@ -62,6 +63,7 @@ def _load(
         return run, flow, invitation, DestinationIdentity(*claimed) if claimed else None
 
 
+@in_log_context  # its log records carry run_id, and tenant_id once known
 def execute_run(
     run_id: str,
     *,
@@ -81,10 +83,17 @@ def execute_run(
     if loaded is None:
         return None
     run, flow, invitation, claimed = loaded
+    bind_log_ids(tenant_id=flow.tenant_id)
     started = time.monotonic()
     statistics: dict[str, Any] = dict(run.statistics or {})
 
     def record(outcome: RunOutcome) -> RunStatus:
+        observe_run_finished(
+            invitation.destination_format or "sdsCsv",
+            outcome.status.value,
+            time.monotonic() - started,
+            int(statistics.get("rowsWritten") or 0),
+        )
         try:
             retry_while_busy(
                 lambda: outcome.record(store), within_seconds=settings.run_finish_retry_seconds

@@ -10,7 +10,7 @@ from .engine import (
     open_store,
     retry_while_busy,
 )
-from .migrate import upgrade_to_head
+from .migrate import schema_at_head, upgrade_to_head
 from .models import DestinationClaim, DirectoryUser, Flow, Invitation, LoadJob, Run
 from .sealing import CredentialSealer
 
@@ -34,5 +34,6 @@ __all__ = [
     "metadata",
     "open_store",
     "retry_while_busy",
+    "schema_at_head",
     "upgrade_to_head",
 ]

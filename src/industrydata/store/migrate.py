@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
 
-__all__ = ["upgrade_to_head"]
+__all__ = ["schema_at_head", "upgrade_to_head"]
 
 _SCRIPT_LOCATION = Path(__file__).with_name("migrations")
+_VERSION_TABLE = "alembic_version"
 
 _MIGRATION_LOCK_KEY = 0x696E6475
 """PostgreSQL advisory lock held while upgrading: processes starting together upgrade one
@@ -35,3 +38,18 @@ def upgrade_to_head(engine: Engine) -> None:
             command.upgrade(alembic_config(engine), "head")
         finally:
             guard.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+
+
+@cache
+def _head_revisions() -> frozenset[str]:
+    return frozenset(ScriptDirectory(str(_SCRIPT_LOCATION)).get_heads())
+
+
+def schema_at_head(connection: Connection) -> bool:
+    """Whether the store's schema is at the newest revision (no migration pending): a
+    process serving an older schema would fail on what the code expects. Reads Alembic's
+    version table directly (Alembic's migration context logs two lines each time)."""
+    if not inspect(connection).has_table(_VERSION_TABLE):
+        return False
+    current = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars()
+    return frozenset(current) == _head_revisions()

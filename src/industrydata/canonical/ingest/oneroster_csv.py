@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ...errors import LoadProblem
+from ...observability import observe_import_rows
 from ..vocabulary import ref_id
 from ._csv import CsvFile, RecordReader, check_structure, structural
 from ._deferred import Deferred
@@ -199,7 +200,7 @@ def load_oneroster_csv(
             required header is missing, a file is not readable CSV or breaks a limit of
             ``limits``, or a file has too many rejected records; nothing was written.
     """
-    return run_load(
+    report = run_load(
         _OneRosterLoad,
         engine,
         path,
@@ -211,6 +212,8 @@ def load_oneroster_csv(
         limits=limits,
         report_path=report_path,
     )
+    observe_import_rows("oneroster-csv", sum(report.rows.values()))
+    return report
 
 
 def _manifest(upload: Upload, problems: ProblemLog) -> dict[str, str]:

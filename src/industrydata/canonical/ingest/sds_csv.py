@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ...errors import LoadProblem
+from ...observability import observe_import_rows
 from ._csv import CsvFile, check_structure
 from ._deferred import Deferred
 from ._keys import KnownIds, id_fingerprint
@@ -149,7 +150,7 @@ def load_sds_csv(
             is missing, a file is not readable CSV or breaks a limit of ``limits``, or a file
             has too many rejected records (``ReadLimits.max_rejected_fraction``).
     """
-    return run_load(
+    report = run_load(
         _SdsLoad,
         engine,
         folder,
@@ -161,6 +162,8 @@ def load_sds_csv(
         limits=limits,
         report_path=report_path,
     )
+    observe_import_rows("sds-csv", sum(report.rows.values()))
+    return report
 
 
 class _SdsLoad(Load):

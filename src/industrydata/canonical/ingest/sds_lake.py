@@ -47,6 +47,7 @@ from sqlalchemy import Connection, Engine, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...errors import LoadError, LoadProblem
+from ...observability import observe_import_rows
 from ..arrow import arrow_schema
 from ..changes import ChangeStamp, begin_change
 from ..sql import ROW_NUMBER_COLUMN, ROW_VERSION_COLUMN, TENANT_COLUMN, sql_table
@@ -117,7 +118,9 @@ def load_sds_lake(
             raise
         with engine.begin() as connection:
             load = _LakeLoad(connection, folder, tenant_id, problems, progress, limits)
-            return load.run(entities)
+            report = load.run(entities)
+        observe_import_rows("sds-lake", sum(report.rows.values()))
+        return report
     finally:
         problems.close()
 
