@@ -60,5 +60,17 @@ def test_forty_tenants_run_at_once_on_two_api_processes_and_three_workers(
         (run.id, run.status, run.blocking_error) for run in runs if run.status != "completed"
     ]
     assert_no_flow_had_two_running_runs(runs)
+    # Each worker counts the runs it executed; the API processes report the queue.
+    counted = 0
+    for member in fleet.processes:
+        body = httpx.get(f"{member.url}/metrics", timeout=10, trust_env=False).text
+        if member.kind == "worker":
+            counted += sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in body.splitlines()
+                if line.startswith("industrydata_run_duration_seconds_count{")
+            )
+        assert 'industrydata_queue_depth{queue="runs"} 0.0' in body
+    assert counted == 80
     for index, tenant in enumerate(tenants):
         assert_snapshot_equals_store(fleet, tenant, lake / f"tenant-{index}", tmp_path)

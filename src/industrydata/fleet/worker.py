@@ -16,10 +16,12 @@ import signal
 import socket
 import threading
 from collections.abc import Sequence
+from functools import partial
 
 from ..config import Settings
+from ..observability import HealthServer, Readiness, ReadinessCheck, render_metrics
 from ..store import CredentialSealer, Store, open_store
-from .queue import PERIODIC_QUEUE, QUEUES, QueueDispatcher, task_queue_app
+from .queue import PERIODIC_QUEUE, QUEUES, QueueDispatcher, queue_depth, task_queue_app
 from .tasks import WorkerContext, register_tasks
 
 __all__ = ["run_worker"]
@@ -27,15 +29,43 @@ __all__ = ["run_worker"]
 logger = logging.getLogger(__name__)
 
 
-def run_worker(settings: Settings, *, concurrency: int = 1, queues: Sequence[str] = QUEUES) -> None:
-    """Execute jobs of ``queues`` until SIGTERM/SIGINT; returns once drained."""
+def run_worker(
+    settings: Settings,
+    *,
+    concurrency: int = 1,
+    queues: Sequence[str] = QUEUES,
+    health_address: tuple[str, int] | None = None,
+) -> None:
+    """Execute jobs of ``queues`` until SIGTERM/SIGINT; returns once drained.
+
+    With ``health_address`` (host, port) the worker answers ``/healthz``, ``/readyz`` (it
+    takes jobs and the store answers) and ``/metrics`` there.
+    """
     store = open_store(
         settings.effective_database_url, lock_wait_seconds=settings.store_lock_wait_seconds
     )
+    running = threading.Event()
+    health = None
+    if health_address is not None:
+        readiness = ReadinessCheck(store)
+        health = HealthServer(
+            *health_address,
+            ready=lambda: _ready(readiness, running),
+            metrics=lambda: render_metrics(store, partial(queue_depth, store)),
+        )
+        health.start()
     try:
-        asyncio.run(_work(settings, store, concurrency=concurrency, queues=queues))
+        asyncio.run(_work(settings, store, concurrency=concurrency, queues=queues, running=running))
     finally:
+        if health is not None:
+            health.stop()
         store.dispose()
+
+
+def _ready(readiness: ReadinessCheck, running: threading.Event) -> Readiness:
+    if not running.is_set():
+        return Readiness(False, "The worker is not taking jobs (starting or draining).")
+    return readiness.check()
 
 
 async def _work(
