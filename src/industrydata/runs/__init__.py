@@ -3,11 +3,14 @@
 from .dispatcher import EmbeddedDispatcher
 from .executor import execute_run, utcnow
 from .lifecycle import (
+    RUN_CANCELLED,
     RUN_INTERRUPTED,
     RunOutcome,
     active_run,
     apply_flow_state,
+    end_cancelled,
     finish_run,
+    is_publishing,
     new_etag,
     purge_finished_runs,
     record_progress,
@@ -18,14 +21,17 @@ from .lifecycle import (
 from .scheduler import PeriodicWorker, latest_slot, start_due_runs
 
 __all__ = [
+    "RUN_CANCELLED",
     "RUN_INTERRUPTED",
     "EmbeddedDispatcher",
     "PeriodicWorker",
     "RunOutcome",
     "active_run",
     "apply_flow_state",
+    "end_cancelled",
     "execute_run",
     "finish_run",
+    "is_publishing",
     "latest_slot",
     "new_etag",
     "purge_finished_runs",
