@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from industrydata.directory import add_user
 from industrydata.identity import mint_token
+from industrydata.runs import apply_flow_state, start_run
 from industrydata.service import Service
+from industrydata.states import FlowState, RunTrigger, Transition
+from industrydata.store import Flow, Store
 
 
 def new_guid() -> str:
@@ -53,6 +57,45 @@ def make_tenant(service: Service) -> TenantUsers:
         )
         session.commit()
     return tenant
+
+
+def stored_flow(
+    store: Store,
+    state: FlowState = Transition.ACCEPTED,
+    *,
+    now: datetime,
+    tenant_id: str | None = None,
+) -> Flow:
+    """A flow written straight to the store in ``state`` (no invitation): enough for the
+    run lifecycle, which reads only the flow's state."""
+    flow = Flow(
+        id=new_guid(),
+        tenant_id=tenant_id or new_guid(),
+        display_name="F",
+        share_name=uuid.uuid4().hex,
+        invitee_user_id=new_guid(),
+        created_at=now,
+    )
+    apply_flow_state(flow, state, now)
+    with store.writing() as session:
+        session.add(flow)
+        session.commit()
+    return flow
+
+
+def stored_run(store: Store, flow_id: str, *, now: datetime) -> str:
+    """A run of the flow committed as running, as the API or the scheduler leaves it before
+    dispatching it."""
+    with store.writing() as session:
+        run = start_run(
+            session,
+            flow=session.get(Flow, flow_id),
+            format="sdsCsv",
+            trigger=RunTrigger.ON_DEMAND,
+            now=now,
+        )
+        session.commit()
+        return run.id
 
 
 def token(

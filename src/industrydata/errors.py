@@ -15,6 +15,8 @@ IndustryDataError                      500 generalException
 ├── Conflict                           409 (code names the conflict)
 │   ├── ShareNameConflict                  nameAlreadyExists
 │   ├── RunInProgress                      runInProgress
+│   ├── RunNotInProgress                   runNotInProgress
+│   ├── RunPublishing                      runPublishing
 │   ├── FlowNotReady                       flowNotReady
 │   ├── InvitationNotPending               invitationNotPending
 │   └── DestinationInUse                   destinationInUse
@@ -58,6 +60,8 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "RunInProgress",
+    "RunNotInProgress",
+    "RunPublishing",
     "ShareNameConflict",
     "StaleETag",
     "StoreBusy",
@@ -188,6 +192,19 @@ class RunInProgress(Conflict):
     """The flow already has a run in progress; ``target`` is its id."""
 
     code = "runInProgress"
+
+
+class RunNotInProgress(Conflict):
+    """A cancel of a run that has already ended (completed, failed or cancelled)."""
+
+    code = "runNotInProgress"
+
+
+class RunPublishing(Conflict):
+    """A cancel of a run that has written every table and is publishing its snapshot: past
+    that point a cancel could no longer keep the snapshot from being published."""
+
+    code = "runPublishing"
 
 
 class FlowNotReady(Conflict):

@@ -103,6 +103,10 @@ class Service:
         committed with it)."""
         self.dispatcher.submit(run_id)
 
+    def cancel_run(self, run_id: str) -> None:
+        """Stop a run's executor at once; call after the run's cancel has committed."""
+        self.dispatcher.cancel(run_id)
+
     def tick(self) -> None:
         """The periodic work: expiry, schedules, retention, stale-run recovery.
 

@@ -83,7 +83,11 @@ class FlowState:
 
 
 class Transition:
-    """The flow states that follow each event of contract §3."""
+    """The flow states that follow each event of contract §3.
+
+    A run cancelled by a client (``…/runs/{id}/cancel``, an extension) is no event of the
+    flow: the flow keeps the state its last finished run gave it (docs/api.md).
+    """
 
     CREATED = FlowState(ReadinessStatus.NOT_READY, SharingState.PENDING)
     ACCEPTED = FlowState(ReadinessStatus.READY, SharingState.RUNNING)

@@ -91,3 +91,17 @@ def wait_for_run(
         return run if run["status"] != "running" else None
 
     return wait_for(finished)
+
+
+@pytest.fixture
+def ready_flow(
+    client: TestClient, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
+) -> dict[str, Any]:
+    """A flow whose invitation is accepted and whose first run has finished."""
+    response = client.post(
+        f"{FLOWS}/{flow['id']}/invitation/accept", json=accept_body(settings), headers=invitee
+    )
+    assert response.status_code == 200, response.text
+    first = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"][0]
+    assert wait_for_run(client, flow["id"], first["id"], invitee)["status"] == "completed"
+    return flow

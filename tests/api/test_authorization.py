@@ -29,6 +29,7 @@ OPERATIONS = [
     ("GET", f"{FLOWS}/{{flow}}/runs", None),
     ("GET", f"{FLOWS}/{{flow}}/runs/{{run}}", None),
     ("POST", f"{FLOWS}/{{flow}}/runs", None),
+    ("POST", f"{FLOWS}/{{flow}}/runs/{{run}}/cancel", None),
     ("GET", f"{FLOWS}/{{flow}}/invitation", None),
     ("POST", f"{FLOWS}/{{flow}}/invitation/accept", "accept"),
     ("POST", f"{FLOWS}/{{flow}}/invitation/reject", None),

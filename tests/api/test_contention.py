@@ -19,7 +19,7 @@ from industrydata.runs import RUN_INTERRUPTED, start_run, utcnow
 from industrydata.service import Service
 from industrydata.states import RunTrigger
 from industrydata.store import Flow
-from tests.api.conftest import FLOWS, accept_body, flow_body, wait_for_run
+from tests.api.conftest import FLOWS, flow_body, wait_for_run
 from tests.contention import write_lock_held
 from tests.factories import TenantUsers
 
@@ -35,20 +35,6 @@ def settings(tmp_path: Path, store_url: str) -> Settings:
         store_lock_wait_seconds=LOCK_WAIT,
         run_finish_retry_seconds=LOCK_WAIT,
     )
-
-
-@pytest.fixture
-def ready_flow(
-    client: TestClient, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
-) -> dict[str, Any]:
-    """A flow whose invitation is accepted and whose first run has finished."""
-    response = client.post(
-        f"{FLOWS}/{flow['id']}/invitation/accept", json=accept_body(settings), headers=invitee
-    )
-    assert response.status_code == 200, response.text
-    first = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"][0]
-    assert wait_for_run(client, flow["id"], first["id"], invitee)["status"] == "completed"
-    return flow
 
 
 def _committed_run(service: Service, flow_id: str, *, started_ago: timedelta) -> str:

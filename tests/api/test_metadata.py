@@ -237,6 +237,20 @@ def test_metadata_xml_invitation_actions(root: ET.Element, action: str) -> None:
     assert returns == f"{NS}.dataShareInvitation"
 
 
+def test_metadata_xml_run_cancel_action(root: ET.Element) -> None:
+    """The extension ``POST …/runs/{id}/cancel``: bound to a run, no parameters, returns it."""
+    element = _operations(root, "Action")["cancel"]
+    assert element.get("IsBound") == "true"
+    assert _signature(element) == (
+        [("bindingParameter", f"{NS}.outgoingFlowRun")],
+        f"{NS}.outgoingFlowRun",
+    )
+    schema = next(
+        schema for schema in root.iter(f"{EDM}Schema") if schema.get("Namespace") == NS
+    )
+    assert element in list(schema)
+
+
 def test_metadata_xml_accept_takes_destination_and_schedule(
     root: ET.Element, types: dict[str, ET.Element]
 ) -> None:

@@ -5,25 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from industrydata.config import Settings
-from tests.api.conftest import FLOWS, accept_body, wait_for_run
-
-
-@pytest.fixture
-def ready_flow(
-    client: TestClient, settings: Settings, flow: dict[str, Any], invitee: dict[str, str]
-) -> dict[str, Any]:
-    """A flow whose invitation is accepted and whose first run has finished."""
-    response = client.post(
-        f"{FLOWS}/{flow['id']}/invitation/accept", json=accept_body(settings), headers=invitee
-    )
-    assert response.status_code == 200, response.text
-    first = client.get(f"{FLOWS}/{flow['id']}/runs", headers=invitee).json()["value"][0]
-    assert wait_for_run(client, flow["id"], first["id"], invitee)["status"] == "completed"
-    return flow
+from tests.api.conftest import FLOWS, wait_for_run
 
 
 def test_add_run_starts_a_run_and_it_completes(

@@ -3,7 +3,6 @@ recovered as failed with ``runInterrupted`` (§5), old runs are purged."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,17 +13,16 @@ from industrydata.runs import (
     RETRY_OF,
     RUN_INTERRUPTED,
     RunOutcome,
-    apply_flow_state,
     finish_run,
     interrupt_and_retry,
     purge_finished_runs,
     record_progress,
     recover_interrupted_runs,
-    start_run,
 )
-from industrydata.states import RunStatus, RunTrigger, Transition
+from industrydata.states import FlowState, RunStatus, RunTrigger, Transition
 from industrydata.store import Flow, Run, Store, open_store
 from tests.contention import write_lock_held
+from tests.factories import stored_flow, stored_run
 
 NOW = datetime(2026, 11, 27, 6, 0, 0)
 
@@ -36,33 +34,12 @@ def store(store_url: str) -> Store:
     store.dispose()
 
 
-def _flow(store: Store, state=Transition.ACCEPTED) -> str:  # type: ignore[no-untyped-def]
-    flow = Flow(
-        id=str(uuid.uuid4()),
-        tenant_id=str(uuid.uuid4()),
-        display_name="F",
-        share_name=uuid.uuid4().hex,
-        invitee_user_id=str(uuid.uuid4()),
-        created_at=NOW,
-    )
-    apply_flow_state(flow, state, NOW)
-    with store.writing() as session:
-        session.add(flow)
-        session.commit()
-    return flow.id
+def _flow(store: Store, state: FlowState = Transition.ACCEPTED) -> str:
+    return stored_flow(store, state, now=NOW).id
 
 
 def _start(store: Store, flow_id: str, now: datetime = NOW) -> str:
-    with store.writing() as session:
-        run = start_run(
-            session,
-            flow=session.get(Flow, flow_id),
-            format="sdsCsv",
-            trigger=RunTrigger.ON_DEMAND,
-            now=now,
-        )
-        session.commit()
-        return run.id
+    return stored_run(store, flow_id, now=now)
 
 
 def test_start_run_needs_a_ready_flow(store: Store) -> None:

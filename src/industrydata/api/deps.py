@@ -18,7 +18,14 @@ from ..identity import Principal
 from ..service import Service
 from .bounded_json import MAX_JSON_DEPTH, JsonNestingError, parse_json
 
-__all__ = ["CurrentPrincipal", "JsonBody", "OptionalJsonBody", "ServiceDep", "require_json_accept"]
+__all__ = [
+    "CurrentPrincipal",
+    "JsonBody",
+    "OptionalJsonBody",
+    "ServiceDep",
+    "require_json_accept",
+    "require_no_body",
+]
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -101,3 +108,9 @@ async def get_json_body(request: Request) -> Any:
 
 JsonBody = Annotated[Any, Depends(get_json_body)]
 OptionalJsonBody = Annotated[Any, Depends(get_optional_json_body)]
+
+
+def require_no_body(body: object) -> None:
+    """400 unless an action without parameters got no body or ``{}`` (an ``OptionalJsonBody``)."""
+    if body not in (None, {}):
+        raise BadRequest("This action takes no request body.")

@@ -269,6 +269,7 @@ _TYPES: tuple[_StructuredType, ...] = (
 )
 
 _INVITATION = _i("dataShareInvitation")
+_RUN = _i("outgoingFlowRun")
 _OPERATIONS: tuple[_Operation, ...] = (
     _Operation(
         "Function",
@@ -288,6 +289,7 @@ _OPERATIONS: tuple[_Operation, ...] = (
     ),
     _Operation("Action", _i("reject"), _INVITATION, _INVITATION),
     _Operation("Action", _i("resend"), _INVITATION, _INVITATION),
+    _Operation("Action", _i("cancel"), _RUN, _RUN),
 )
 
 _CONTAINER = "GraphService"

@@ -30,7 +30,13 @@ from ..store import (
     retry_while_busy,
 )
 from .export_process import ExportJob, ExportStopped, run_export_process
-from .lifecycle import RUN_INTERRUPTED, RunOutcome, record_progress, run_error
+from .lifecycle import (
+    RUN_INTERRUPTED,
+    RunOutcome,
+    record_last_progress,
+    record_progress,
+    run_error,
+)
 
 __all__ = ["FENCED_EXPORT_POLL_SECONDS", "FENCED_EXPORT_WAIT_SECONDS", "execute_run", "utcnow"]
 
@@ -63,6 +69,13 @@ def _load(
         return run, flow, invitation, DestinationIdentity(*claimed) if claimed else None
 
 
+def _stored_status(store: Store, run_id: str) -> RunStatus | None:
+    """The run's status in the store now (None when it is gone with its flow)."""
+    with store.reading() as session:
+        run = session.get(Run, run_id)
+        return RunStatus(run.status) if run is not None else None
+
+
 @in_log_context  # its log records carry run_id, and tenant_id once known
 def execute_run(
     run_id: str,
@@ -74,7 +87,11 @@ def execute_run(
     clock: Callable[[], datetime] = utcnow,
     on_unrecorded: Callable[[RunOutcome], None] | None = None,
 ) -> RunStatus | None:
-    """Carry out a running run to its end; returns its final status (None if not runnable).
+    """Carry out a running run to its end; returns its final status (None if not runnable,
+    or gone with its flow).
+
+    A run ended by someone else meanwhile (cancelled, its invitation replaced, its flow
+    deleted) keeps the outcome they wrote: this records nothing over it.
 
     Raises:
         StoreBusy: the outcome could not be written and there is no ``on_unrecorded``.
@@ -87,15 +104,17 @@ def execute_run(
     started = time.monotonic()
     statistics: dict[str, Any] = dict(run.statistics or {})
 
-    def record(outcome: RunOutcome) -> RunStatus:
+    def observe(outcome: RunOutcome) -> None:
         observe_run_finished(
             invitation.destination_format or "sdsCsv",
             outcome.status.value,
             time.monotonic() - started,
             int(statistics.get("rowsWritten") or 0),
         )
+
+    def record(outcome: RunOutcome) -> RunStatus | None:
         try:
-            retry_while_busy(
+            written = retry_while_busy(
                 lambda: outcome.record(store), within_seconds=settings.run_finish_retry_seconds
             )
         except StoreBusy:
@@ -103,11 +122,22 @@ def execute_run(
                 raise
             logger.warning("run %s: store busy, its outcome is kept for the next tick", run_id)
             on_unrecorded(outcome)
+            observe(outcome)
+            return outcome.status
+        if written:
+            observe(outcome)
+        else:
+            logger.info(
+                "run %s had already ended; its outcome (%s) is not recorded",
+                run_id,
+                outcome.status.value,
+            )
+            return _stored_status(store, run_id)
         return outcome.status
 
     def fail(
         code: str, message: str, target: str | None = None, flow_state: FlowState | None = None
-    ) -> RunStatus:
+    ) -> RunStatus | None:
         """End the run as failed (the flow follows: problem, or ``flow_state``)."""
         now = clock()
         statistics["durationSeconds"] = round(time.monotonic() - started, 3)
@@ -155,7 +185,11 @@ def execute_run(
             )
         _add_totals(statistics)
         statistics["progressPercent"] = min(99, int(100 * tables_done / tables_total))
-        return record_progress(store, run_id, statistics, clock())
+        if tables_done < tables_total:
+            return record_progress(store, run_id, statistics, clock())
+        return record_last_progress(
+            store, run_id, statistics, clock(), within_seconds=settings.run_finish_retry_seconds
+        )
 
     try:
         job = ExportJob(
@@ -182,6 +216,10 @@ def execute_run(
             stopping=stopping,
         )
     except ExportStopped as stopped:
+        status = _stored_status(store, run_id)
+        if status is not RunStatus.RUNNING:
+            logger.info("run %s stopped: it had already ended elsewhere", run_id)
+            return status
         return fail(RUN_INTERRUPTED, f"The run was interrupted: {stopped}.")
     except IndustryDataError as error:
         logger.warning("run %s failed: %s", run_id, error.message)

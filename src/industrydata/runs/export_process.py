@@ -173,7 +173,8 @@ def run_export_process(
         on_progress: called in this process after each table; returning False stops the child.
         on_heartbeat: called every ``HEARTBEAT_SECONDS`` while a table is being written, so
             other processes see the run is alive; returning False stops the child.
-        should_stop: set by the service when it stops; the child is stopped at once.
+        should_stop: set when the service stops or the run is cancelled; the child is
+            stopped at once (within ``_POLL_SECONDS``).
 
     Raises:
         ExportStopped: the child was stopped (on_progress said so, or should_stop was set).

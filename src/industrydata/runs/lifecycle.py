@@ -1,10 +1,12 @@
-"""Run lifecycle in the store: start, progress, finish, recovery, purge.
+"""Run lifecycle in the store: start, progress, finish, cancel, recovery, purge.
 
-Every function here is a short transaction of its own, so a run's state is visible to the
-API while it executes. The flow's state follows each run's outcome (contract §3).
+Every function here is a short transaction of its own (``end_cancelled`` joins its caller's),
+so a run's state is visible to the API while it executes. The flow's state follows each run's
+outcome (contract §3); a cancelled run leaves it as it was.
 
 The store may be busy (another writer holds the lock past the wait): progress is then
-skipped (the next one carries it), while a run's outcome (``RunOutcome``) is kept and written
+skipped (the next one carries it; the last table's is tried again, see
+``record_last_progress``), while a run's outcome (``RunOutcome``) is kept and written
 again until it lands, so a run never stays ``running`` because one write found the store busy.
 """
 
@@ -24,19 +26,23 @@ from sqlalchemy.orm import Session
 from ..canonical.tables import CANONICAL_TABLES
 from ..errors import FlowNotReady, RunInProgress, StoreBusy
 from ..states import FlowState, ReadinessStatus, RunStatus, RunTrigger, Transition
-from ..store import Flow, Run, Store
+from ..store import Flow, Run, Store, retry_while_busy
 
 __all__ = [
     "RETRY_OF",
+    "RUN_CANCELLED",
     "RUN_INTERRUPTED",
     "RunOutcome",
     "active_run",
     "apply_flow_state",
+    "end_cancelled",
     "finish_run",
     "initial_statistics",
     "interrupt_and_retry",
+    "is_publishing",
     "new_etag",
     "purge_finished_runs",
+    "record_last_progress",
     "record_progress",
     "recover_interrupted_runs",
     "run_error",
@@ -46,6 +52,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 RUN_INTERRUPTED = "runInterrupted"
+RUN_CANCELLED = "runCancelled"
 
 
 def new_etag() -> str:
@@ -137,23 +144,71 @@ def start_run(
     return run
 
 
+def _save_progress(store: Store, run_id: str, statistics: dict[str, Any], now: datetime) -> bool:
+    """Save a running run's statistics and heartbeat; False when it is no longer running.
+
+    Raises:
+        StoreBusy: the store stayed locked; nothing was written.
+    """
+    with store.writing() as session:
+        result = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == RunStatus.RUNNING.value)
+            .values(statistics=statistics, heartbeat_at=now)
+        )
+        session.commit()
+    return result.rowcount == 1
+
+
 def record_progress(store: Store, run_id: str, statistics: dict[str, Any], now: datetime) -> bool:
     """Save a running run's statistics and heartbeat; False when it is no longer running.
 
     A busy store skips this progress (True: the run goes on; the next progress carries it).
     """
     try:
-        with store.writing() as session:
-            result = session.execute(
-                update(Run)
-                .where(Run.id == run_id, Run.status == RunStatus.RUNNING.value)
-                .values(statistics=statistics, heartbeat_at=now)
-            )
-            session.commit()
+        return _save_progress(store, run_id, statistics, now)
     except StoreBusy:
         logger.info("run %s: store busy, progress skipped", run_id)
         return True
-    return result.rowcount == 1
+
+
+def record_last_progress(
+    store: Store, run_id: str, statistics: dict[str, Any], now: datetime, *, within_seconds: float
+) -> bool:
+    """Save the progress of a run's last table, before its export publishes; False when the
+    run is no longer running (the export must then stop, and publishes nothing).
+
+    Once this has landed the run ``is_publishing`` and a cancel is refused, so a cancel either
+    commits first (and this returns False) or finds the run publishing. A busy store is tried
+    again for ``within_seconds``; if it stays busy, the run's status is read instead (reads do
+    not wait) and the export goes on while the run is running, so a long writer delays a
+    publication but never fails it. Only then can a cancel that commits in the instant before
+    the publication find the snapshot published.
+    """
+    try:
+        return retry_while_busy(
+            lambda: _save_progress(store, run_id, statistics, now), within_seconds=within_seconds
+        )
+    except StoreBusy:
+        logger.warning("run %s: store busy, it publishes without its last progress", run_id)
+    with store.reading() as session:
+        run = session.get(Run, run_id)
+        return run is not None and run.status == RunStatus.RUNNING.value
+
+
+def is_publishing(run: Run) -> bool:
+    """Every table of the run is written and recorded (``record_last_progress``): its export
+    publishes the snapshot now, and a cancel could no longer keep it back."""
+    tables = (run.statistics or {}).get("tables") or []
+    return bool(tables) and all(entry.get("status") == "completed" for entry in tables)
+
+
+def end_cancelled(run: Run, now: datetime, reason: str) -> None:
+    """End ``run`` as failed with ``runCancelled`` in the caller's transaction; its flow is
+    left as it is (whoever cancels decides what becomes of it)."""
+    run.status = RunStatus.FAILED.value
+    run.end_at = now
+    run.blocking_error = run_error(RUN_CANCELLED, reason, now)
 
 
 def finish_run(

@@ -3,6 +3,7 @@
 from .authorization import authorize_caller
 from .claims import claim_accepted_destinations
 from .flows import (
+    cancel_run,
     create_flow,
     current_invitation,
     delete_flow,
@@ -39,6 +40,7 @@ __all__ = [
     "RunCreate",
     "accept_invitation",
     "authorize_caller",
+    "cancel_run",
     "claim_accepted_destinations",
     "create_flow",
     "current_invitation",

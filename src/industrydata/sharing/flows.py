@@ -1,4 +1,5 @@
-"""The dataShareOutgoingFlow domain: create, read, update, delete, potential invitees.
+"""The dataShareOutgoingFlow domain: create, read, update, delete, potential invitees, and
+the flow's runs (list, get, start on demand, cancel).
 
 Functions take the store and the caller and own their transaction; they raise the typed
 errors of ``industrydata.errors`` and know nothing of HTTP.
@@ -20,17 +21,28 @@ from ..errors import (
     InviteeIsOwner,
     InviteeNotGlobalAdministrator,
     NotFound,
+    RunNotInProgress,
+    RunPublishing,
     ShareNameConflict,
     StaleETag,
     TooManyRequests,
 )
 from ..identity import Principal
-from ..runs import active_run, apply_flow_state, new_etag, run_error, start_run, utcnow
+from ..runs import (
+    active_run,
+    apply_flow_state,
+    end_cancelled,
+    is_publishing,
+    new_etag,
+    start_run,
+    utcnow,
+)
 from ..states import InvitationStatus, RunStatus, RunTrigger, Transition
 from ..store import DirectoryUser, Flow, Invitation, Run, Store
 from .validation import FlowCreate, FlowUpdate, RunCreate
 
 __all__ = [
+    "cancel_run",
     "create_flow",
     "current_invitation",
     "delete_flow",
@@ -176,9 +188,7 @@ def get_flow(store: Store, *, principal: Principal, flow_id: str, with_runs: boo
 def _cancel_active_run(session: Session, flow: Flow, now: datetime, reason: str) -> None:
     run = active_run(session, flow.id)
     if run is not None:
-        run.status = RunStatus.FAILED.value
-        run.end_at = now
-        run.blocking_error = run_error("runCancelled", reason, now)
+        end_cancelled(run, now, reason)
 
 
 def update_flow(
@@ -250,12 +260,46 @@ def list_runs(store: Store, *, principal: Principal, flow_id: str) -> list[Run]:
         return list(session.scalars(query))
 
 
+def _load_run(session: Session, flow: Flow, run_id: str, *, for_update: bool = False) -> Run:
+    run = session.get(Run, run_id, with_for_update=for_update)
+    if run is None or run.flow_id != flow.id:
+        raise NotFound(f"No run with id '{run_id}' in this flow.")
+    return run
+
+
 def get_run(store: Store, *, principal: Principal, flow_id: str, run_id: str) -> Run:
     with store.reading() as session:
         flow = load_flow(session, principal.tenant_id, flow_id)
-        run = session.get(Run, run_id)
-        if run is None or run.flow_id != flow.id:
-            raise NotFound(f"No run with id '{run_id}' in this flow.")
+        return _load_run(session, flow, run_id)
+
+
+def cancel_run(store: Store, *, principal: Principal, flow_id: str, run_id: str) -> Run:
+    """End a running run as failed with ``runCancelled``; the flow's state stays as it is.
+
+    A cancelled run says nothing about the flow's health (its destination, its invitee), so
+    the flow keeps the state its last finished run gave it, and its eTag. The run's row is
+    locked for the check, so the executor's last progress and the cancel cannot interleave.
+    The caller stops the run's executor after this returns (``Service.cancel_run``).
+
+    Raises:
+        NotFound: no such flow in the caller's tenant, or no such run in the flow.
+        RunNotInProgress: the run has already ended; nothing changed.
+        RunPublishing: the run has written every table and is publishing; nothing changed.
+    """
+    now = utcnow()
+    with store.writing() as session:
+        flow = load_flow(session, principal.tenant_id, flow_id)
+        run = _load_run(session, flow, run_id, for_update=True)
+        if run.status != RunStatus.RUNNING.value:
+            raise RunNotInProgress(f"The run is not in progress (it is {run.status}).")
+        if is_publishing(run):
+            raise RunPublishing(
+                "The run has written every table and is publishing its snapshot; it can no "
+                "longer be cancelled and ends within moments."
+            )
+        caller = "application" if principal.is_application else "user"
+        end_cancelled(run, now, f"The run was cancelled by {caller} '{principal.object_id}'.")
+        session.commit()
         return run
 
 

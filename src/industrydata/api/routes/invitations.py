@@ -8,11 +8,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ... import sharing
-from ...errors import BadRequest
 from ...identity import Permission
 from ...service import Service
 from ...store import Invitation
-from ..deps import CurrentPrincipal, JsonBody, OptionalJsonBody, ServiceDep, require_json_accept
+from ..deps import (
+    CurrentPrincipal,
+    JsonBody,
+    OptionalJsonBody,
+    ServiceDep,
+    require_json_accept,
+    require_no_body,
+)
 from ..representations import invitation_json
 from ._responses import entity_response
 
@@ -27,11 +33,6 @@ router = APIRouter(
 
 def _context(flow_id: str) -> str:
     return f"industryData/dataShareOutgoingFlows('{flow_id}')/invitation/$entity"
-
-
-def _no_body(body: object) -> None:
-    if body not in (None, {}):
-        raise BadRequest("This action takes no request body.")
 
 
 def _json(invitation: Invitation, service: Service) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def reject(
     service: ServiceDep,
 ) -> JSONResponse:
     principal.require_any(Permission.FLOW_READ_WRITE)
-    _no_body(body)
+    require_no_body(body)
     invitation = sharing.reject_invitation(service.store, principal=principal, flow_id=flow_id)
     return entity_response(request, _json(invitation, service), context=_context(flow_id))
 
@@ -93,7 +94,7 @@ def resend(
     service: ServiceDep,
 ) -> JSONResponse:
     principal.require_any(Permission.FLOW_READ_WRITE)
-    _no_body(body)
+    require_no_body(body)
     invitation = sharing.resend_invitation(
         service.store, principal=principal, flow_id=flow_id, settings=service.settings
     )

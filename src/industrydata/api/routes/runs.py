@@ -1,4 +1,5 @@
-"""``…/dataShareOutgoingFlows/{id}/runs``: list, get and start runs (contract §4 rows 7–9)."""
+"""``…/dataShareOutgoingFlows/{id}/runs``: list, get and start runs (contract §4 rows 7–9), and
+cancel a running one (an extension, docs/api.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from fastapi.responses import JSONResponse
 from ... import sharing
 from ...identity import Permission
 from ..odata import project
-from ..deps import CurrentPrincipal, OptionalJsonBody, ServiceDep, require_json_accept
+from ..deps import (
+    CurrentPrincipal,
+    OptionalJsonBody,
+    ServiceDep,
+    require_json_accept,
+    require_no_body,
+)
 from ..representations import run_json
 from ._collections import RUNS, collection_response, parse_collection, parse_entity
 from ._responses import entity_response, service_root
@@ -79,3 +86,19 @@ def get_run(
     return entity_response(
         request, project(run_json(run), options), context=_context(flow_id, True)
     )
+
+
+@router.post("/{run_id}/cancel", summary="Cancel a running run (extension)")
+def cancel_run(
+    flow_id: str,
+    run_id: str,
+    request: Request,
+    body: OptionalJsonBody,
+    principal: CurrentPrincipal,
+    service: ServiceDep,
+) -> JSONResponse:
+    principal.require_any(Permission.FLOW_READ_WRITE, Permission.RUN_START)
+    require_no_body(body)
+    run = sharing.cancel_run(service.store, principal=principal, flow_id=flow_id, run_id=run_id)
+    service.cancel_run(run.id)
+    return entity_response(request, run_json(run), context=_context(flow_id, True))
