@@ -161,3 +161,53 @@ def test_sigterm_drains_a_worker_within_its_drain_time_and_another_retries_the_r
     assert retry.status == "completed" and len(runs) == 3
     assert published_snapshot(lake) != previous
     assert_snapshot_equals_store(fleet, tenant, lake, tmp_path)
+
+
+def job_status(fleet: Fleet, run_id: str) -> str | None:
+    store = store_of(fleet)
+    try:
+        with store.reading() as session:
+            return session.execute(
+                text("SELECT status::text FROM procrastinate_jobs WHERE args->>'run_id' = :id"),
+                {"id": run_id},
+            ).scalar()
+    finally:
+        store.dispose()
+
+
+def test_a_cancel_reaches_the_worker_holding_the_run(
+    fleet: Fleet, caller: Caller, tmp_path: Path
+) -> None:
+    (tenant,) = seed_tenants(fleet, 1, students=8, drops=tmp_path / "drops")
+    fleet.start("api")
+    fleet.start("worker")
+    lake = fleet.data_dir / "lake" / "tenant"
+    with fleet.api() as client:
+        flow_id = create_and_accept(client, caller, tenant, lake)
+        wait_until_no_run_is_running(fleet, timeout=60)
+        previous = published_snapshot(lake)
+        headers = caller.headers(tenant.tenant_id, tenant.owner)
+        store = store_of(fleet)
+        blocker = store.write_engine.connect()
+        blocker.execute(text("LOCK TABLE canonical_person IN ACCESS EXCLUSIVE MODE"))
+        try:
+            response = client.post(f"{FLOWS}/{flow_id}/runs", json={}, headers=headers)
+            run_id = response.json()["id"]
+            wait_for(lambda: progress_of(fleet, [run_id])[run_id] > 0, timeout=60, interval=0.2)
+            cancelled = client.post(f"{FLOWS}/{flow_id}/runs/{run_id}/cancel", headers=headers)
+            assert cancelled.status_code == 200, cancelled.text
+            assert cancelled.json()["blockingError"]["code"] == "runCancelled"
+            # The worker stops the export while it still waits on the lock.
+            wait_for(lambda: job_status(fleet, run_id) == "aborted", timeout=15, interval=0.2)
+        finally:
+            blocker.rollback()
+            blocker.close()
+            store.dispose()
+        assert published_snapshot(lake) == previous
+        again = client.post(f"{FLOWS}/{flow_id}/runs", json={}, headers=headers)
+        assert again.status_code == 201, again.text
+        runs = wait_until_no_run_is_running(fleet, timeout=60)
+    (run,) = [run for run in runs if run.id == run_id]
+    assert run.status == "failed" and run.blocking_error["code"] == "runCancelled"
+    assert runs[-1].status == "completed"
+    assert_snapshot_equals_store(fleet, tenant, lake, tmp_path)

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 import procrastinate
 from procrastinate import JobContext
+from procrastinate.exceptions import JobAborted
 from procrastinate.job_context import AbortReason
 from procrastinate.jobs import Status
 
@@ -100,13 +101,16 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
         finally:
             finished.set()
             watcher.join()
-        if context.abort_reason() is AbortReason.SHUTDOWN:
+        reason = context.abort_reason()
+        if reason is AbortReason.SHUTDOWN:
             interrupt_and_retry(
                 worker.store,
                 run_id,
                 now=utcnow(),
                 message="The run was interrupted: its worker was stopped before it finished.",
             )
+        elif reason is AbortReason.USER_REQUEST:
+            raise JobAborted(f"run {run_id} was cancelled")
 
     @app.task(name=LOAD_IMPORT, queue=IMPORTS_QUEUE, pass_context=True)
     def load_import(context: JobContext, load_id: str) -> None:
