@@ -84,6 +84,24 @@ def postgres_database_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def fresh_postgres_database() -> Iterator[str]:
+    """An empty PostgreSQL database of its own, never migrated (psycopg 3 URL)."""
+    if not os.environ.get(POSTGRES_URL_ENV):
+        pytest.skip(f"PostgreSQL not configured: set {POSTGRES_URL_ENV}")
+    server = make_url(os.environ[POSTGRES_URL_ENV]).set(drivername="postgresql+psycopg")
+    name = f"industrydata_fresh_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 POSTGRES_ONLY = _postgres_params()[1:]
 """``store_url`` parameters of a test about PostgreSQL alone:
 ``@pytest.mark.parametrize("store_url", POSTGRES_ONLY, indirect=True)``."""

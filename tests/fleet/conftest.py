@@ -23,8 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from honcho.environ import parse_procfile
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
 
 from industrydata.canonical.generator import generate_sds_csv
 from industrydata.canonical.ingest import load_sds_csv
@@ -32,7 +31,6 @@ from industrydata.config import Settings
 from industrydata.directory import add_user
 from industrydata.identity import DevelopmentKeys, mint_token
 from industrydata.store import CredentialSealer, Store, open_store, upgrade_to_head
-from tests.conftest import POSTGRES_URL_ENV
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PROCFILE = REPOSITORY / "deploy" / "Procfile"
@@ -197,26 +195,12 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet_database() -> Iterator[str]:
+def fleet_database(fresh_postgres_database: str) -> str:
     """A fresh, migrated PostgreSQL database for one fleet test."""
-    server_url = os.environ.get(POSTGRES_URL_ENV)
-    if not server_url:
-        pytest.skip(f"PostgreSQL not configured: set {POSTGRES_URL_ENV}")
-    server = make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"industrydata_fleet_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
+    engine = create_engine(fresh_postgres_database)
     upgrade_to_head(engine)
     engine.dispose()
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return fresh_postgres_database
 
 
 _FLEET = pytest.StashKey["Fleet"]()
