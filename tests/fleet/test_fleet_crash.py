@@ -121,48 +121,6 @@ def test_a_worker_killed_in_the_middle_of_five_runs_is_recovered_and_retried_onc
     assert survivor.alive and api.alive
 
 
-def test_sigterm_drains_a_worker_within_its_drain_time_and_another_retries_the_run(
-    fleet: Fleet, caller: Caller, tmp_path: Path
-) -> None:
-    (tenant,) = seed_tenants(fleet, 1, students=8, drops=tmp_path / "drops")
-    fleet.start("api")
-    draining = fleet.start("worker", INDUSTRYDATA_WORKER_DRAIN_SECONDS="2")
-    lake = fleet.data_dir / "lake" / "tenant"
-    with fleet.api() as client:
-        flow_id = create_and_accept(client, caller, tenant, lake)
-        wait_until_no_run_is_running(fleet, timeout=60)
-        previous = published_snapshot(lake)
-        store = store_of(fleet)
-        blocker = store.write_engine.connect()
-        blocker.execute(text("LOCK TABLE canonical_person IN ACCESS EXCLUSIVE MODE"))
-        try:
-            headers = caller.headers(tenant.tenant_id, tenant.owner)
-            response = client.post(f"{FLOWS}/{flow_id}/runs", json={}, headers=headers)
-            assert response.status_code == 201, response.text
-            run_id = response.json()["id"]
-            wait_for(lambda: progress_of(fleet, [run_id])[run_id] > 0, timeout=60, interval=0.2)
-            fleet.start("worker")
-            assert draining.process is not None
-            draining.process.terminate()
-            started = time.monotonic()
-            assert draining.process.wait(timeout=30) == 0
-            drained_in = time.monotonic() - started
-            (interrupted,) = [run for run in runs_of(fleet) if run.id == run_id]
-            assert interrupted.status == "failed"
-            assert interrupted.blocking_error["code"] == "runInterrupted"
-            assert published_snapshot(lake) == previous
-        finally:
-            blocker.rollback()
-            blocker.close()
-            store.dispose()
-        runs = wait_until_no_run_is_running(fleet, timeout=60)
-    assert drained_in < 2 + 10, drained_in  # the drain time, then the export is stopped
-    (retry,) = [run for run in runs if (run.statistics or {}).get("retryOf") == run_id]
-    assert retry.status == "completed" and len(runs) == 3
-    assert published_snapshot(lake) != previous
-    assert_snapshot_equals_store(fleet, tenant, lake, tmp_path)
-
-
 def job_status(fleet: Fleet, run_id: str) -> str | None:
     store = store_of(fleet)
     try:
@@ -175,39 +133,62 @@ def job_status(fleet: Fleet, run_id: str) -> str | None:
         store.dispose()
 
 
-def test_a_cancel_reaches_the_worker_holding_the_run(
+def test_a_cancel_reaches_its_worker_and_sigterm_drains_one_whose_run_is_retried(
     fleet: Fleet, caller: Caller, tmp_path: Path
 ) -> None:
     (tenant,) = seed_tenants(fleet, 1, students=8, drops=tmp_path / "drops")
     fleet.start("api")
-    fleet.start("worker")
+    holder = fleet.start("worker", INDUSTRYDATA_WORKER_DRAIN_SECONDS="2")
     lake = fleet.data_dir / "lake" / "tenant"
     with fleet.api() as client:
         flow_id = create_and_accept(client, caller, tenant, lake)
         wait_until_no_run_is_running(fleet, timeout=60)
         previous = published_snapshot(lake)
         headers = caller.headers(tenant.tenant_id, tenant.owner)
+
+        def run_now() -> str:
+            response = client.post(f"{FLOWS}/{flow_id}/runs", json={}, headers=headers)
+            assert response.status_code == 201, response.text
+            run_id = response.json()["id"]
+            wait_for(lambda: progress_of(fleet, [run_id])[run_id] > 0, timeout=60, interval=0.2)
+            return run_id
+
         store = store_of(fleet)
         blocker = store.write_engine.connect()
         blocker.execute(text("LOCK TABLE canonical_person IN ACCESS EXCLUSIVE MODE"))
         try:
-            response = client.post(f"{FLOWS}/{flow_id}/runs", json={}, headers=headers)
-            run_id = response.json()["id"]
-            wait_for(lambda: progress_of(fleet, [run_id])[run_id] > 0, timeout=60, interval=0.2)
-            cancelled = client.post(f"{FLOWS}/{flow_id}/runs/{run_id}/cancel", headers=headers)
+            cancelled_id = run_now()
+            cancelled = client.post(
+                f"{FLOWS}/{flow_id}/runs/{cancelled_id}/cancel", headers=headers
+            )
             assert cancelled.status_code == 200, cancelled.text
             assert cancelled.json()["blockingError"]["code"] == "runCancelled"
             # The worker stops the export while it still waits on the lock.
-            wait_for(lambda: job_status(fleet, run_id) == "aborted", timeout=15, interval=0.2)
+            wait_for(lambda: job_status(fleet, cancelled_id) == "aborted", timeout=15, interval=0.2)
+
+            drained_id = run_now()
+            fleet.start("worker")
+            assert holder.process is not None
+            holder.process.terminate()
+            started = time.monotonic()
+            assert holder.process.wait(timeout=30) == 0
+            drained_in = time.monotonic() - started
+            (interrupted,) = [run for run in runs_of(fleet) if run.id == drained_id]
+            assert interrupted.status == "failed"
+            assert interrupted.blocking_error["code"] == "runInterrupted"
+            assert published_snapshot(lake) == previous
         finally:
             blocker.rollback()
             blocker.close()
             store.dispose()
-        assert published_snapshot(lake) == previous
-        again = client.post(f"{FLOWS}/{flow_id}/runs", json={}, headers=headers)
-        assert again.status_code == 201, again.text
         runs = wait_until_no_run_is_running(fleet, timeout=60)
-    (run,) = [run for run in runs if run.id == run_id]
-    assert run.status == "failed" and run.blocking_error["code"] == "runCancelled"
-    assert runs[-1].status == "completed"
+
+    assert drained_in < 2 + 10, drained_in  # the drain time, then the export is stopped
+    (cancelled_run,) = [run for run in runs if run.id == cancelled_id]
+    assert cancelled_run.status == "failed"
+    assert cancelled_run.blocking_error["code"] == "runCancelled"
+    assert not [run for run in runs if (run.statistics or {}).get("retryOf") == cancelled_id]
+    (retry,) = [run for run in runs if (run.statistics or {}).get("retryOf") == drained_id]
+    assert retry.status == "completed" and len(runs) == 4
+    assert published_snapshot(lake) != previous
     assert_snapshot_equals_store(fleet, tenant, lake, tmp_path)
