@@ -23,6 +23,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,11 +69,11 @@ def _postgres_params() -> list:
     return ["sqlite", pytest.param("postgresql", marks=marks)]
 
 
-@pytest.fixture(scope="session")
-def postgres_database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session (psycopg 3 URL)."""
+@contextmanager
+def _new_postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database created for the block and dropped after it (psycopg 3 URL)."""
     server = make_url(os.environ[POSTGRES_URL_ENV]).set(drivername="postgresql+psycopg")
-    name = f"industrydata_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -82,6 +83,13 @@ def postgres_database_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (psycopg 3 URL)."""
+    with _new_postgres_database("industrydata_test") as url:
+        yield url
 
 
 @pytest.fixture
@@ -89,17 +97,8 @@ def fresh_postgres_database() -> Iterator[str]:
     """An empty PostgreSQL database of its own, never migrated (psycopg 3 URL)."""
     if not os.environ.get(POSTGRES_URL_ENV):
         pytest.skip(f"PostgreSQL not configured: set {POSTGRES_URL_ENV}")
-    server = make_url(os.environ[POSTGRES_URL_ENV]).set(drivername="postgresql+psycopg")
-    name = f"industrydata_fresh_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with _new_postgres_database("industrydata_fresh") as url:
+        yield url
 
 
 POSTGRES_ONLY = _postgres_params()[1:]

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import pytest
 from sqlalchemy import text
 
 from industrydata.fleet import QueueDispatcher, queued_run_ids
-from industrydata.runs import apply_flow_state, start_run
-from industrydata.states import RunTrigger, Transition
+from industrydata.runs import start_run
+from industrydata.states import RunTrigger
 from industrydata.store import Flow, Store, open_store
 from tests.conftest import POSTGRES_ONLY
+from tests.factories import stored_flow
 
 pytestmark = pytest.mark.parametrize("store_url", POSTGRES_ONLY, indirect=True)
 
@@ -27,19 +27,7 @@ def store(store_url: str) -> Store:
 
 
 def _ready_flow(store: Store) -> str:
-    flow = Flow(
-        id=str(uuid.uuid4()),
-        tenant_id=str(uuid.uuid4()),
-        display_name="F",
-        share_name=uuid.uuid4().hex,
-        invitee_user_id=str(uuid.uuid4()),
-        created_at=NOW,
-    )
-    apply_flow_state(flow, Transition.ACCEPTED, NOW)
-    with store.writing() as session:
-        session.add(flow)
-        session.commit()
-    return flow.id
+    return stored_flow(store, now=NOW).id
 
 
 def _jobs(store: Store) -> list[tuple]:

@@ -8,7 +8,6 @@ flow at once (the store's partial unique index on running runs is the other guar
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import procrastinate
@@ -35,8 +34,6 @@ __all__ = [
     "queued_run_ids",
     "task_queue_app",
 ]
-
-logger = logging.getLogger(__name__)
 
 RUN_EXPORT = "industrydata.run_export"
 LOAD_IMPORT = "industrydata.load_import"

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import procrastinate
 from procrastinate import JobContext
@@ -78,6 +80,17 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
     """Register the runs and periodic tasks on ``app`` over the worker's store."""
     settings = worker.settings
 
+    def periodic(name: str, cron: str, *, pass_context: bool = False) -> Callable[[Any], Any]:
+        """A periodic task of the periodic queue; its lock keeps two firings from overlapping."""
+
+        def register(function: Any) -> Any:
+            task = app.task(name=name, queue=PERIODIC_QUEUE, lock=name, pass_context=pass_context)(
+                function
+            )
+            return app.periodic(cron=cron)(task)
+
+        return register
+
     @app.task(name=RUN_EXPORT, queue=RUNS_QUEUE, pass_context=True)
     def run_export(context: JobContext, run_id: str) -> None:
         stopping = threading.Event()
@@ -127,33 +140,17 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
             )
             raise
 
-    @app.periodic(cron=every(int(settings.scheduler_interval_seconds)))
-    @app.task(
-        name="industrydata.start_scheduled_runs",
-        queue=PERIODIC_QUEUE,
-        lock="industrydata.start_scheduled_runs",
-    )
+    @periodic("industrydata.start_scheduled_runs", every(int(settings.scheduler_interval_seconds)))
     def start_scheduled_runs(timestamp: int) -> None:
         started = start_due_runs(worker.store, now=utcnow())
         if started:
             logger.info("started %d scheduled run(s)", len(started))
 
-    @app.periodic(cron=every(60))
-    @app.task(
-        name="industrydata.expire_invitations",
-        queue=PERIODIC_QUEUE,
-        lock="industrydata.expire_invitations",
-    )
+    @periodic("industrydata.expire_invitations", every(60))
     def expire_invitations(timestamp: int) -> None:
         expire_pending_invitations(worker.store, now=utcnow())
 
-    @app.periodic(cron="0 * * * *")
-    @app.task(
-        name="industrydata.purge_run_history",
-        queue=PERIODIC_QUEUE,
-        lock="industrydata.purge_run_history",
-        pass_context=True,
-    )
+    @periodic("industrydata.purge_run_history", "0 * * * *", pass_context=True)
     async def purge_run_history(context: JobContext, timestamp: int) -> None:
         older_than = utcnow() - timedelta(days=settings.run_history_days)
         await asyncio.to_thread(purge_finished_runs, worker.store, older_than=older_than)
@@ -170,11 +167,9 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
                 include_aborted=True,
             )
 
-    @app.periodic(cron=every(settings.worker_recovery_seconds))
-    @app.task(
-        name="industrydata.recover_stalled_runs",
-        queue=PERIODIC_QUEUE,
-        lock="industrydata.recover_stalled_runs",
+    @periodic(
+        "industrydata.recover_stalled_runs",
+        every(settings.worker_recovery_seconds),
         pass_context=True,
     )
     async def recover_stalled_runs(context: JobContext, timestamp: int) -> None:
