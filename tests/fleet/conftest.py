@@ -142,12 +142,17 @@ class Fleet:
         pytest.fail(f"{member.name} was not ready within {START_TIMEOUT_SECONDS} s")
 
     def _ready(self, member: FleetProcess) -> bool:
-        """Both kinds answer /readyz on their $PORT (a worker once it takes jobs)."""
+        """Both kinds answer /readyz on their $PORT (a worker once it takes jobs); /healthz
+        names the process, so another one that took the port is never taken for it."""
+        assert member.process is not None
         try:
-            response = httpx.get(f"{member.url}/readyz", timeout=2, trust_env=False)
+            health = httpx.get(f"{member.url}/healthz", timeout=2, trust_env=False)
+            ready = httpx.get(f"{member.url}/readyz", timeout=2, trust_env=False)
         except httpx.TransportError:
             return False
-        return response.status_code == 200
+        if health.status_code == 200 and health.json().get("pid") != member.process.pid:
+            pytest.fail(f"{member.name}'s port {member.port} is another process's")
+        return ready.status_code == 200
 
     def kill(self, member: FleetProcess) -> None:
         """SIGKILL: the process is gone at once, with no cleanup (its export children die

@@ -12,6 +12,7 @@ the tables it committed, each whole, and data files no commit names).
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import multiprocessing
 import os
@@ -38,6 +39,7 @@ _POLL_SECONDS = 0.2
 _STOP_GRACE_SECONDS = 5.0
 HEARTBEAT_SECONDS = 30.0
 _PR_SET_PDEATHSIG = 1
+_ORPHAN_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,9 @@ def _die_with_parent(lifeline: Connection) -> None:
     while any child of it runs: so the kernel's parent-death signal (set too, for the
     forkserver's own death) is not enough. The service holds the writing end of
     ``lifeline`` and never writes: the reading end turns readable when the service's
-    process ends, however it ends.
+    process ends, however it ends. The export is then interrupted (and cleans up); one
+    that does not end within ``_ORPHAN_GRACE_SECONDS`` is killed, and the next run sweeps
+    its folder.
     """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -90,7 +94,9 @@ def _die_with_parent(lifeline: Connection) -> None:
 
     def watch() -> None:
         lifeline.poll(None)
-        os.kill(os.getpid(), signal.SIGKILL)
+        _thread.interrupt_main()  # the export unwinds and removes its unpublished folder
+        time.sleep(_ORPHAN_GRACE_SECONDS)
+        os.kill(os.getpid(), signal.SIGKILL)  # it was blocked outside Python (a lock wait)
 
     threading.Thread(target=watch, name="industrydata-lifeline", daemon=True).start()
 
@@ -131,7 +137,7 @@ def _child(job: ExportJob, channel: Connection, lifeline: Connection) -> None:
             change_data_feed=job.delta_change_data_feed,
             flow_id=job.flow_id,
         )
-    except _ParentGone:
+    except (_ParentGone, KeyboardInterrupt):
         pass
     except IndustryDataError as error:
         _tell(channel, ("error", type(error).__name__, error.code, error.message, error.target))
