@@ -48,7 +48,7 @@ FAST_CLOCK = {
 """Settings of every fleet process in the tests (production defaults: 10, 30, 10, 30, 30)."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -111,7 +111,7 @@ class Fleet:
         """Start a process of the Procfile; ``settings`` add to its environment."""
         number = 1 + sum(1 for existing in self.processes if existing.kind == kind)
         name = f"{kind}.{number}"
-        member = FleetProcess(name, kind, _free_port(), self.log_dir / f"{name}.log", settings)
+        member = FleetProcess(name, kind, free_port(), self.log_dir / f"{name}.log", settings)
         self.processes.append(member)
         self._launch(member)
         if wait:

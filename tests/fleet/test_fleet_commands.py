@@ -1,11 +1,14 @@
-"""Loads as jobs: ``industrydata import ... --enqueue`` queues, ``industrydata jobs`` shows the
-queue, a worker loads."""
+"""The command line of production mode: ``industrydata import ... --enqueue`` queues a load,
+``industrydata jobs`` shows the queue, a worker loads; ``serve --workers N``."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -15,7 +18,7 @@ from industrydata.canonical.tables import table_by_name
 from industrydata.store import LoadJob
 from tests.factories import wait_for
 
-from .conftest import BIN, Fleet, seed_tenants, store_of
+from .conftest import BIN, Fleet, free_port, seed_tenants, store_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -100,3 +103,34 @@ def test_enqueue_is_refused_in_embedded_mode_and_changes_nothing(
     assert refused.returncode == 1
     assert "INDUSTRYDATA_MODE=production" in refused.stderr
     assert loads(fleet) == []
+
+
+def test_serve_with_workers_runs_several_api_processes_on_one_port(fleet: Fleet) -> None:
+    port = free_port()
+    command = [str(BIN / "industrydata"), "serve", "--port", str(port), "--workers", "2"]
+    log = fleet.log_dir / "serve-workers.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=fleet.environment(port),
+            cwd=fleet.data_dir,
+            start_new_session=True,
+        )
+    try:
+        pids: set[int] = set()
+
+        def two_processes_answered() -> bool:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            except httpx.TransportError:
+                return False
+            pids.add(response.json()["pid"])
+            return len(pids) == 2
+
+        wait_for(two_processes_answered, timeout=60, interval=0.05)
+        assert server.pid not in pids  # uvicorn's supervisor serves nothing itself
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
