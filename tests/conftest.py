@@ -2,7 +2,9 @@
 
 The ``store_url`` fixture runs every store-backed test on SQLite, and on PostgreSQL too when
 ``INDUSTRYDATA_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it when a server answers); each
-test session gets its own PostgreSQL database, dropped at the end.
+test session gets its own PostgreSQL database, dropped at the end. Migrating costs more than
+most tests: a SQLite store is a copy of one migrated once per session, and after each test
+the PostgreSQL database's tables that hold rows are truncated.
 
 The ``azurite`` fixture starts the Azurite blob emulator that ``make test`` installs into
 ``node_modules/`` (``package.json``), once per test process, on a free loopback port;
@@ -89,29 +91,52 @@ POSTGRES_ONLY = _postgres_params()[1:]
 ``@pytest.mark.parametrize("store_url", POSTGRES_ONLY, indirect=True)``."""
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store file that Alembic brought to head, once per test process.
+
+    Its last connection closed, so the WAL is checkpointed into the file and gone: a copy of
+    the file is the whole store."""
+    path = tmp_path_factory.mktemp("migrated-sqlite") / "store.db"
+    engine = create_store_engine(f"sqlite:///{path}", pooled=False)
+    upgrade_to_head(engine)
+    engine.dispose()
+    leftovers = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+    assert not any(leftover.exists() for leftover in leftovers), leftovers
+    return path
+
+
 @pytest.fixture(params=_postgres_params())
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty store on each configured database."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("postgres_database_url")
+        path = tmp_path / "store.db"
+        shutil.copy2(request.getfixturevalue("migrated_sqlite_store"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_database_url")
     engine = create_store_engine(url)
-    upgrade_to_head(engine)
+    upgrade_to_head(engine)  # a no-op but after a test that downgraded and failed
     try:
         yield url
     finally:
-        if request.param == "postgresql":
-            _truncate_all(engine)
+        _truncate_all(engine)
         engine.dispose()
 
 
 def _truncate_all(engine: Engine) -> None:
+    """TRUNCATE the tables that hold rows (with those that reference them): each table
+    truncated costs new files and an fsync, half a second for all of them."""
     from industrydata.store import metadata
 
+    quoted = [f'"{table.name}"' for table in metadata.sorted_tables]
+    holding_rows = " UNION ALL ".join(
+        f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM {name})" for name in quoted
+    )
     with engine.begin() as connection:
-        names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {names} CASCADE"))
+        filled = connection.execute(text(holding_rows)).scalars().all()
+        if filled:
+            connection.execute(text(f"TRUNCATE {', '.join(filled)} CASCADE"))
 
 
 @pytest.fixture
