@@ -90,6 +90,10 @@ POSTGRES_ONLY = _postgres_params()[1:]
 """``store_url`` parameters of a test about PostgreSQL alone:
 ``@pytest.mark.parametrize("store_url", POSTGRES_ONLY, indirect=True)``."""
 
+SQLITE_ONLY = _postgres_params()[:1]
+"""``store_url`` parameters of a test whose outcome does not depend on the store's database
+(say why next to it), run on SQLite alone."""
+
 
 @pytest.fixture(scope="session")
 def migrated_sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
