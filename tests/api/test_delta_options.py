@@ -20,6 +20,7 @@ from industrydata.canonical.tables import table_by_name
 from industrydata.config import Settings
 from industrydata.service import Service
 from tests.api.conftest import FLOWS, accept_body, wait_for_run
+from tests.conftest import POSTGRES_ONLY
 from tests.factories import TenantUsers
 
 
@@ -150,17 +151,30 @@ def _run(client: TestClient, flow_id: str, headers: dict[str, str], run_id: str)
     assert run["status"] == "completed", run
 
 
+RUN_CASES = [
+    (False, {"deletionVectors": True}, True),
+    (True, {"deletionVectors": False}, False),
+    (True, None, True),
+    (False, None, False),
+    (False, {"deletionVectors": True, "changeDataFeed": False}, True),
+    (False, {"changeDataFeed": False}, False),
+]
+"""(server default, the flow's deltaOptions, deletion vectors expected) of the run test."""
+BOTH_OPTIONS_CHOSEN = RUN_CASES[4]
+
+# Every case on SQLite; on PostgreSQL only the case where the flow chose both options against
+# the server's default. The options are read from the invitation's row (the accept tests
+# above show them on each store) and handed to the writer by code that never asks which
+# store it has; that one case still takes a PostgreSQL store's change through the triggers
+# and the change feed into a Delta commit.
+(_POSTGRESQL,) = POSTGRES_ONLY
+
+
 @pytest.mark.parametrize(
-    ("settings", "delta_options", "deletion_vectors"),
-    [
-        (False, {"deletionVectors": True}, True),
-        (True, {"deletionVectors": False}, False),
-        (True, None, True),
-        (False, None, False),
-        (False, {"deletionVectors": True, "changeDataFeed": False}, True),
-        (False, {"changeDataFeed": False}, False),
-    ],
-    indirect=["settings"],
+    ("store_url", "settings", "delta_options", "deletion_vectors"),
+    [pytest.param("sqlite", *case) for case in RUN_CASES]
+    + [pytest.param("postgresql", *BOTH_OPTIONS_CHOSEN, marks=_POSTGRESQL.marks)],
+    indirect=["store_url", "settings"],
 )
 def test_runs_write_deletion_vectors_only_when_the_flow_gets_them(
     client: TestClient,

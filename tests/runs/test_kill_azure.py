@@ -30,10 +30,18 @@ from industrydata.errors import ExportError
 from industrydata.lake import open_destination, parse_destination
 from industrydata.lake.layout import CURRENT_ROSTER_MANIFEST, SNAPSHOT_MANIFEST_NAME
 from industrydata.runs.export_process import ExportJob, run_export_process
-from tests.conftest import Azurite
+from tests.conftest import SQLITE_ONLY, Azurite
 from tests.lake.delta_support import read_delta
 
-pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+# SQLite only, as tests/runs/test_kill_formats.py: what a killed run leaves behind depends on
+# the destination, not on the store the run reads (tests/runs/test_export_process.py kills a
+# child reading each store; tests/api/test_delta_options.py updates a PostgreSQL store's
+# rows and brings a Delta lake up to date from them).
+pytestmark = [
+    pytest.mark.azurite,
+    pytest.mark.slow,
+    pytest.mark.parametrize("store_url", SQLITE_ONLY, indirect=True),
+]
 
 TENANT = "6d2f3a4b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
 PREFIX = "lake"

@@ -31,27 +31,18 @@ from industrydata.canonical.tables import CANONICAL_TABLES, CanonicalTable, tabl
 from industrydata.errors import ExportError
 from industrydata.lake.delta import RUN_ID_KEY
 from industrydata.runs.export_process import ExportJob, run_export_process
-from industrydata.store import create_store_engine, upgrade_to_head
+from tests.conftest import SQLITE_ONLY
 from tests.lake.delta_support import read_delta
 
-pytestmark = pytest.mark.slow
+# SQLite only: what a killed run leaves behind depends on the destination, not on the store
+# the run reads (tests/runs/test_export_process.py kills a child reading each store).
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("store_url", SQLITE_ONLY, indirect=True)]
 
 TENANT = "7e3a4b5c-6d7e-4f8a-9b0c-1d2e3f4a5b6c"
 SNAPSHOT_MANIFEST = "snapshot.roster.manifest.cdm.json"
 POINTER = "roster/current.roster.manifest.cdm.json"
 FIRST, KILLED, NEXT = (f"2026-11-27T0{hour}-00-00" for hour in (6, 7, 8))
 Progress = Callable[[object, int, int], bool]
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    """SQLite only: what a killed run leaves behind depends on the destination, not on the
-    store the run reads."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    engine = create_store_engine(url)
-    upgrade_to_head(engine)
-    engine.dispose()
-    return url
 
 
 @pytest.fixture
