@@ -169,7 +169,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def _delete_all_rows(engine: Engine) -> None:
-    """Empty the tables that hold rows (the task queue's, then the store's), referencing tables first.
+    """Empty the tables that hold rows (the task queue's, then the store's), referencing
+    tables first.
 
     DELETE, not TRUNCATE: a TRUNCATE makes new files and syncs them at commit (0.1 s for the
     four tables of an API test, 0.5 s for all), a DELETE of a few rows costs a millisecond.
