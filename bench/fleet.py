@@ -17,12 +17,16 @@ the size once, keeps it, and clones it (``CREATE DATABASE ... TEMPLATE``) on lat
 
 Throughput: one ``api`` process in production mode; every tenant's flow is created and
 accepted (schedule ``none``), and the runs the accepts start are drained by two workers
-before anything is measured. Then, for one worker and for two (each ``--concurrency`` C,
-default 1: on two cores, one export at a time per worker), freshly started workers drain one
-new on-demand run per tenant, POSTed by 8 client threads; the rate is the runs over the time
-from the first POST to the last run's end. ``--extra-concurrency`` adds one worker with that
-concurrency, for context. CPU seconds per run: the workers' process trees (their export
-children included), the API's, and the PostgreSQL backends of the database (bench/_cpu.py).
+before anything is measured. Then one worker and two workers (each ``--concurrency`` C,
+default 1: on two cores, one export at a time per worker), started afresh for each drain,
+drain one new on-demand run per tenant, POSTed by 8 client threads; a drain's time runs from
+its first POST to its last run's end. The tenants are split into ``--rounds`` groups, each
+drained by both configurations in alternating order (1, 2 | 2, 1 | ...), so that other load
+on a shared machine drifting during the benchmark weighs on both alike; each configuration's
+drains are added up. ``--extra-concurrency`` adds one worker of that concurrency, for
+context. CPU seconds per run: the workers' process trees (their export children included),
+the API's, and the PostgreSQL backends of the database (bench/_cpu.py); ``cores`` is all of
+it over the drain's time: the CPU the benchmark got (on a 2-core machine, at most 2).
 
 Latency: one run after another on the first tenant's flow (POST, then GET every 20 ms until
 it is no longer running), ``--warmup-runs`` first, median of ``--latency-runs``: production
@@ -97,8 +101,15 @@ def epoch(moment: datetime) -> float:
     return aware.timestamp()
 
 
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+def machine_load() -> str:
+    """The load average, and how much of the last 5 minutes some task waited for a CPU
+    (pressure stall information): what other users of the machine leave to the benchmark."""
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    pressure = Path("/proc/pressure/cpu")
+    if not pressure.exists():
+        return load
+    fields = dict(part.split("=") for part in pressure.read_text().split()[1:4])
+    return f"{load}, cpu pressure (some, avg300) {fields['avg300']}%"
 
 
 # --- the database ----------------------------------------------------------------------
@@ -279,14 +290,14 @@ def check_completed(runs: Sequence[Run], what: str) -> None:
         raise SystemExit(f"{what}: {len(failed)} runs did not complete, e.g. {failed[:3]}")
 
 
-def in_parallel(count: int, call: Callable[[int], str]) -> list[str]:
+def in_parallel(indexes: range, call: Callable[[int], str]) -> list[str]:
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
-        return list(pool.map(call, range(count)))
+        return list(pool.map(call, indexes))
 
 
 @dataclass(frozen=True)
 class Drain:
-    """One throughput measurement."""
+    """One throughput measurement, or several of one configuration added up."""
 
     label: str
     runs: int
@@ -299,18 +310,39 @@ class Drain:
     def runs_per_minute(self) -> float:
         return 60 * self.runs / self.seconds
 
+    @property
+    def cores(self) -> float:
+        """CPU the benchmark's processes got, in cores: what other users left it."""
+        return (self.worker_cpu + self.api_cpu + self.postgres.cpu_seconds) / self.seconds
+
     def line(self) -> str:
         per_run = (self.worker_cpu, self.api_cpu, self.postgres.cpu_seconds)
         cpu = " ".join(f"{seconds / self.runs:>9.3f}" for seconds in per_run)
         return (
             f"{self.label:<30} {self.runs:>5,} {self.seconds:>8.1f} {self.runs_per_minute:>9.1f} "
-            f"{self.seconds / self.runs:>8.3f} {cpu} {self.postgres.peak_connections:>6}"
+            f"{self.seconds / self.runs:>8.3f} {cpu} {self.cores:>6.2f} "
+            f"{self.postgres.peak_connections:>6}"
         )
+
+
+def added_up(label: str, drains: Sequence[Drain]) -> Drain:
+    """The drains of one configuration as one: runs, seconds and CPU summed, peak of peaks."""
+    return Drain(
+        label,
+        sum(drain.runs for drain in drains),
+        sum(drain.seconds for drain in drains),
+        sum(drain.worker_cpu for drain in drains),
+        sum(drain.api_cpu for drain in drains),
+        BackendUsage(
+            sum(drain.postgres.cpu_seconds for drain in drains),
+            max(drain.postgres.peak_connections for drain in drains),
+        ),
+    )
 
 
 HEADER = (
     f"{'throughput':<30} {'runs':>5} {'seconds':>8} {'runs/min':>9} {'wall/run':>8} "
-    f"{'cpu/run: workers':>9} {'api':>9} {'postgres':>9} {'conns':>6}"
+    f"{'cpu/run: workers':>9} {'api':>9} {'postgres':>9} {'cores':>6} {'conns':>6}"
 )
 
 
@@ -328,19 +360,20 @@ class ProductionFleet:
     server_url: str
     database: str
 
-    def drain(self, label: str, *, workers: int, concurrency: int) -> Drain:
-        """Start ``workers`` fresh workers and time one new run per tenant through them."""
+    def drain(self, label: str, group: range, *, workers: int, concurrency: int) -> Drain:
+        """Start ``workers`` fresh workers and time one new run per tenant of ``group``
+        (indexes of ``tenants``) through them."""
         members = self.processes.start_ready(
             "worker", workers, INDUSTRYDATA_WORKER_CONCURRENCY=str(concurrency)
         )
-        headers = [self.tokens.headers(t.tenant_id, t.owner) for t in self.tenants]
+        headers = {
+            i: self.tokens.headers(self.tenants[i].tenant_id, self.tenants[i].owner) for i in group
+        }
         workers_before = sum(process_tree_cpu_seconds(member.pid) for member in members)
         api_before = process_tree_cpu_seconds(self.api.pid)
         backends = PostgresBackendCpu(self.server_url, self.database).start()
         started = utcnow()
-        run_ids = in_parallel(
-            len(self.tenants), lambda i: start_run(self.client, headers[i], self.flow_ids[i])
-        )
+        run_ids = in_parallel(group, lambda i: start_run(self.client, headers[i], self.flow_ids[i]))
         runs = wait_finished(self.store, run_ids, timeout=max(600.0, 20.0 * len(run_ids)))
         check_completed(runs, label)
         seconds = max(epoch(run.end_at) for run in runs if run.end_at) - epoch(started)
@@ -526,6 +559,28 @@ def report_latency(production: Latency, embedded: Latency) -> None:
     print(f"target: latency, production / embedded <= {TARGET_LATENCY_RATIO}x: {verdict}")
 
 
+def compare_one_and_two_workers(
+    fleet: ProductionFleet, concurrency: int, *, rounds: int
+) -> list[Drain]:
+    """One run per tenant with one worker and one with two, in ``rounds`` rounds of a group
+    of tenants each, the order alternating (1, 2 | 2, 1 | ...) so that a machine whose other
+    load drifts during the benchmark weighs on both alike; each configuration added up."""
+    configurations = {
+        1: f"1 worker  x concurrency {concurrency}",
+        2: f"2 workers x concurrency {concurrency}",
+    }
+    tenants = len(fleet.tenants)
+    measured: dict[int, list[Drain]] = {1: [], 2: []}
+    for number in range(rounds):
+        group = range(number * tenants // rounds, (number + 1) * tenants // rounds)
+        for workers in (1, 2) if number % 2 == 0 else (2, 1):
+            label = f"{configurations[workers]}, round {number + 1}"
+            measured[workers].append(
+                fleet.drain(label, group, workers=workers, concurrency=concurrency)
+            )
+    return [added_up(configurations[workers], measured[workers]) for workers in (1, 2)]
+
+
 def run_production(
     root: Path,
     server: URL,
@@ -557,7 +612,7 @@ def run_production(
         started = time.perf_counter()
         lake = data_dir / "lake"
         flow_ids = in_parallel(
-            len(tenants),
+            range(len(tenants)),
             lambda i: create_and_accept(client, tokens, tenants[i], lake / f"tenant-{i}"),
         )
         with store.reading() as session:
@@ -576,18 +631,16 @@ def run_production(
             processes, api, client, store, tokens, tenants, flow_ids,
             server.render_as_string(hide_password=False), database,
         )  # fmt: skip
-        drains = [
-            fleet.drain(
-                f"1 worker  x concurrency {concurrency}", workers=1, concurrency=concurrency
-            ),
-            fleet.drain(
-                f"2 workers x concurrency {concurrency}", workers=2, concurrency=concurrency
-            ),
-        ]
+        drains = compare_one_and_two_workers(fleet, concurrency, rounds=arguments.rounds)
         if arguments.extra_concurrency:
             extra = arguments.extra_concurrency
             drains.append(
-                fleet.drain(f"1 worker  x concurrency {extra}", workers=1, concurrency=extra)
+                fleet.drain(
+                    f"1 worker  x concurrency {extra}",
+                    range(len(tenants)),
+                    workers=1,
+                    concurrency=extra,
+                )
             )
 
         processes.start_ready("worker", 1, INDUSTRYDATA_WORKER_CONCURRENCY=str(concurrency))
@@ -632,9 +685,15 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=1000, help="per tenant")
     parser.add_argument("--concurrency", type=int, default=1, help="jobs at once per worker")
     parser.add_argument(
-        "--extra-concurrency",
+        "--rounds",
         type=int,
         default=2,
+        help="rounds of the 1- and 2-worker drains, each on its share of the tenants",
+    )
+    parser.add_argument(
+        "--extra-concurrency",
+        type=int,
+        default=0,
         help="also drain with one worker at this concurrency, for context (0: skip)",
     )
     parser.add_argument("--latency-runs", type=int, default=10)
@@ -647,10 +706,12 @@ def main() -> None:
     parser.add_argument("--seed-cache", action="store_true", help="keep and reuse the seed")
     parser.add_argument("--work-dir", type=Path, default=None)
     arguments = parser.parse_args()
-    if arguments.tenants < 1 or arguments.students < 1 or arguments.latency_runs < 1:
-        parser.error("--tenants, --students and --latency-runs take a positive number")
+    if min(arguments.tenants, arguments.students, arguments.latency_runs, arguments.rounds) < 1:
+        parser.error("--tenants, --students, --latency-runs and --rounds take a positive number")
+    if arguments.rounds > arguments.tenants:
+        parser.error("--rounds takes at most --tenants")
 
-    print(f"load average before: {load_average()}", flush=True)
+    print(f"load average before: {machine_load()}", flush=True)
     server = make_url(arguments.postgres_url).set(drivername="postgresql+psycopg")
     database = f"industrydata_bench_fleet_{uuid.uuid4().hex[:12]}"
     tenants = bench_tenants(arguments.tenants)
@@ -701,7 +762,7 @@ def main() -> None:
     print(per_run)
     report_throughput(accepted, drains)
     report_latency(production, embedded)
-    print(f"load average after: {load_average()}")
+    print(f"load average after: {machine_load()}")
 
 
 if __name__ == "__main__":

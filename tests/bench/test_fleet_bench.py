@@ -51,7 +51,7 @@ def test_fleet_bench_tiny_tenants_prints_rates_latencies_and_targets(tmp_path: P
     )
     assert any(re.match(r"store: [\d,.]+ MiB .*: [\d.]+ MiB per tenant", line) for line in lines)
     for label in ("1 worker  x concurrency 1", "2 workers x concurrency 1"):
-        assert any(re.fullmatch(rf"{label}\s+3" + r"(\s+[\d.]+){7}", line) for line in lines), label
+        assert any(re.fullmatch(rf"{label}\s+3" + r"(\s+[\d.]+){8}", line) for line in lines), label
     for label in (r"production \(1 api, 1 worker\)", r"embedded \(serve, SQLite\)"):
         assert any(re.fullmatch(rf"{label}\s+1(\s+\d+){{3}}", line) for line in lines), label
         assert any(re.match(rf"{label}: POST -> run row \d+, ", line) for line in lines), label
