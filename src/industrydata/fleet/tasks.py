@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -80,12 +80,24 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
     """Register the runs and periodic tasks on ``app`` over the worker's store."""
     settings = worker.settings
 
-    def periodic(name: str, cron: str, *, pass_context: bool = False) -> Callable[[Any], Any]:
-        """A periodic task of the periodic queue; its lock keeps two firings from overlapping."""
+    def periodic(name: str, cron: str) -> Callable[[Any], Any]:
+        """A periodic task of the periodic queue, doing its work once a tick.
 
-        def register(function: Any) -> Any:
-            task = app.task(name=name, queue=PERIODIC_QUEUE, lock=name, pass_context=pass_context)(
-                function
+        procrastinate lets one deferral of a tick through while the tick is the newest; a
+        worker whose deferrer lags a tick behind (a loaded machine) can defer it again. The
+        lock keeps a task's jobs one after another, oldest first; a later job of a tick
+        that already had one ends ``aborted`` without doing the work.
+        """
+
+        def register(work: Callable[[JobContext, int], Awaitable[None]]) -> Any:
+            async def once_a_tick(context: JobContext, timestamp: int) -> None:
+                if await _tick_already_had_a_job(context, name, timestamp):
+                    raise JobAborted(f"{name} already ran for the tick {timestamp}")
+                await work(context, timestamp)
+
+            once_a_tick.__name__ = work.__name__
+            task = app.task(name=name, queue=PERIODIC_QUEUE, lock=name, pass_context=True)(
+                once_a_tick
             )
             return app.periodic(cron=cron)(task)
 
@@ -141,16 +153,16 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
             raise
 
     @periodic("industrydata.start_scheduled_runs", every(int(settings.scheduler_interval_seconds)))
-    def start_scheduled_runs(timestamp: int) -> None:
-        started = start_due_runs(worker.store, now=utcnow())
+    async def start_scheduled_runs(context: JobContext, timestamp: int) -> None:
+        started = await asyncio.to_thread(start_due_runs, worker.store, now=utcnow())
         if started:
             logger.info("started %d scheduled run(s)", len(started))
 
     @periodic("industrydata.expire_invitations", every(60))
-    def expire_invitations(timestamp: int) -> None:
-        expire_pending_invitations(worker.store, now=utcnow())
+    async def expire_invitations(context: JobContext, timestamp: int) -> None:
+        await asyncio.to_thread(expire_pending_invitations, worker.store, now=utcnow())
 
-    @periodic("industrydata.purge_run_history", "0 * * * *", pass_context=True)
+    @periodic("industrydata.purge_run_history", "0 * * * *")
     async def purge_run_history(context: JobContext, timestamp: int) -> None:
         older_than = utcnow() - timedelta(days=settings.run_history_days)
         await asyncio.to_thread(purge_finished_runs, worker.store, older_than=older_than)
@@ -167,11 +179,7 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
                 include_aborted=True,
             )
 
-    @periodic(
-        "industrydata.recover_stalled_runs",
-        every(settings.worker_recovery_seconds),
-        pass_context=True,
-    )
+    @periodic("industrydata.recover_stalled_runs", every(settings.worker_recovery_seconds))
     async def recover_stalled_runs(context: JobContext, timestamp: int) -> None:
         manager = context.app.job_manager
         stalled = await manager.get_stalled_jobs(
@@ -207,6 +215,17 @@ def register_tasks(app: procrastinate.App, worker: WorkerContext) -> None:
             stale_before=now - HEARTBEAT_STALE_AFTER,
             owned=await asyncio.to_thread(queued_run_ids, worker.store),
         )
+
+
+async def _tick_already_had_a_job(context: JobContext, task_name: str, timestamp: int) -> bool:
+    row = await context.app.job_manager.connector.execute_query_one_async(
+        query="SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE task_name = %(task)s "
+        "AND args->>'timestamp' = %(tick)s AND id < %(id)s) AS earlier",
+        task=task_name,
+        tick=str(timestamp),
+        id=context.job.id,
+    )
+    return bool(row["earlier"])
 
 
 def _stop_when_aborted(
