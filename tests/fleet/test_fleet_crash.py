@@ -164,7 +164,7 @@ def test_a_cancel_reaches_its_worker_and_sigterm_drains_one_whose_run_is_retried
             assert cancelled.status_code == 200, cancelled.text
             assert cancelled.json()["blockingError"]["code"] == "runCancelled"
             # The worker stops the export while it still waits on the lock.
-            wait_for(lambda: job_status(fleet, cancelled_id) == "aborted", timeout=15, interval=0.2)
+            wait_for(lambda: job_status(fleet, cancelled_id) == "aborted", timeout=45, interval=0.2)
 
             drained_id = run_now()
             fleet.start("worker")
