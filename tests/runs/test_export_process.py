@@ -1,5 +1,6 @@
-"""Exports run in a child process: progress comes back over a pipe, the parent can stop the
-child at any table, and a child that dies is a failed export, never a hang."""
+"""Exports run in a child process: progress comes back over a pipe, the child writes on while
+the parent records it and publishes only on the parent's word, the parent can stop the child
+at any table, and a child that dies is a failed export, never a hang."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 
 from industrydata.canonical.generator import generate_sds_csv
 from industrydata.canonical.ingest import load_sds_csv
+from industrydata.canonical.tables import CANONICAL_TABLES
 from industrydata.errors import DestinationUnreachable, ExportError, InvalidDestination
 from industrydata.runs.export_process import ExportJob, ExportStopped, run_export_process
+from tests.factories import wait_for
 
 TENANT = "4b1e2c3d-5f6a-4b7c-8d9e-0f1a2b3c4d5e"
 
@@ -59,6 +62,30 @@ def test_run_export_process_writes_and_reports_every_table(
     assert (
         tmp_path / "lake" / "roster" / snapshot_id / "snapshot.roster.manifest.cdm.json"
     ).is_file()
+
+
+def test_the_child_writes_on_while_the_parent_records_and_publishes_on_its_word(
+    loaded_store: str, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "lake" / "roster" / "2026-11-27T06-00-00"
+    manifest = snapshot / "snapshot.roster.manifest.cdm.json"
+    last_table = snapshot / CANONICAL_TABLES[-1].name
+    seen_before_the_word: list[bool] = []
+
+    def on_progress(_result: object, done: int, total: int) -> bool:
+        if done == 1:  # a slow progress write: the child does not wait for it
+            wait_for(last_table.exists, timeout=30, interval=0.01)
+        if done == total:  # the child waits for this answer before it publishes
+            threading.Event().wait(0.3)
+            seen_before_the_word.append(manifest.exists())
+        return True
+
+    run_export_process(
+        _job(loaded_store, tmp_path), on_progress=on_progress, on_heartbeat=lambda: True
+    )
+
+    assert seen_before_the_word == [False]
+    assert manifest.is_file()
 
 
 def test_run_export_process_stopped_by_progress_publishes_nothing(

@@ -3,10 +3,12 @@
 Why a process: the ADBC SQLite driver carries its own copy of SQLite, and two copies of SQLite
 in one process corrupt a WAL database (POSIX locks are per process, so one copy releases the
 other's locks; see sqlite.org "How To Corrupt", 2.2.1). The serving process keeps Python's
-sqlite3; the child reads with ADBC. The child reports each table over a pipe and waits for
-the parent's word to go on, and the parent records the progress, so the child never writes
-to the store and never publishes a snapshot for a run the parent has given up (flow deleted,
-service stopping or gone). A killed child leaves only an unpublished folder (with ``delta``:
+sqlite3; the child reads with ADBC. The child reports each table over a pipe and the parent
+records the progress, so the child never writes to the store. The child goes on past every
+table but the last without waiting (a wait per table would leave the CPU idle while the
+parent commits); after the last it waits for the parent's word to publish, so it never
+publishes a snapshot for a run the parent has given up (flow deleted, service stopping or
+gone). A killed child leaves only an unpublished folder (with ``delta``:
 the tables it committed, each whole, and data files no commit names).
 """
 
@@ -107,9 +109,12 @@ def _child(job: ExportJob, channel: Connection, lifeline: Connection) -> None:
     _die_with_parent(lifeline)
 
     def on_progress(result: TableResult, done: int, total: int) -> None:
-        """Report a table and wait for the parent's word to go on."""
+        """Report a table; after the last, wait for the parent's word to publish. Before
+        it, go on unless the parent has already said stop."""
         try:
             channel.send(("progress", result, done, total))
+            if not _awaits_answer(done, total) and not channel.poll():
+                return
             go_on = channel.recv()
         except (OSError, EOFError) as exc:
             raise _ParentGone("the service is gone") from exc
@@ -147,6 +152,12 @@ def _child(job: ExportJob, channel: Connection, lifeline: Connection) -> None:
         _tell(channel, ("done", result.snapshot_id))
     finally:
         channel.close()
+
+
+def _awaits_answer(done: int, total: int) -> bool:
+    """Whether the child waits for the parent's word after this table: only after the last,
+    before it publishes. Before that the parent writes only to say stop."""
+    return done >= total
 
 
 def _check_claimed(opened: DestinationIdentity, claimed: DestinationIdentity) -> None:
@@ -219,7 +230,8 @@ def run_export_process(
                 go_on = on_progress(message[1], message[2], message[3])
                 if should_stop is not None and should_stop.is_set():
                     go_on = False
-                _tell(receiver, go_on)
+                if not go_on or _awaits_answer(message[2], message[3]):
+                    _tell(receiver, go_on)
                 if not go_on:
                     raise ExportStopped("the run is no longer running")
             elif kind == "done":
