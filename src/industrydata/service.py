@@ -22,6 +22,7 @@ from .runs import (
     purge_finished_runs,
     recover_interrupted_runs,
     start_due_runs,
+    start_export_server,
     utcnow,
 )
 from .sharing import claim_accepted_destinations, expire_pending_invitations
@@ -86,10 +87,11 @@ class Service:
         return self.store.engine.dialect.name == "sqlite"
 
     def start(self) -> None:
-        """Recover runs interrupted by a crash, then start the scheduler (embedded mode;
-        in production the workers do both)."""
+        """Start the export server, recover runs interrupted by a crash, then start the
+        scheduler (embedded mode; in production the workers do all three)."""
         if self.production:
             return
+        start_export_server()
         now = utcnow()
         stale_before = None if self.embedded else now - HEARTBEAT_STALE_AFTER
         recovered = recover_interrupted_runs(self.store, now=now, stale_before=stale_before)

@@ -20,6 +20,7 @@ from functools import partial
 
 from ..config import Settings
 from ..observability import HealthServer, Readiness, ReadinessCheck, render_metrics
+from ..runs import start_export_server
 from ..store import CredentialSealer, Store, open_store
 from .queue import PERIODIC_QUEUE, QUEUES, QueueDispatcher, queue_depth, task_queue_app
 from .tasks import WorkerContext, register_tasks
@@ -41,6 +42,7 @@ def run_worker(
     With ``health_address`` (host, port) the worker answers ``/healthz``, ``/readyz`` (it
     takes jobs and the store answers) and ``/metrics`` there.
     """
+    exports_ready = start_export_server()
     store = open_store(
         settings.effective_database_url, lock_wait_seconds=settings.store_lock_wait_seconds
     )
@@ -50,7 +52,7 @@ def run_worker(
         readiness = ReadinessCheck(store)
         health = HealthServer(
             *health_address,
-            ready=lambda: _ready(readiness, running),
+            ready=lambda: _ready(readiness, running, exports_ready),
             metrics=lambda: render_metrics(store, partial(queue_depth, store)),
         )
         health.start()
@@ -62,9 +64,13 @@ def run_worker(
         store.dispose()
 
 
-def _ready(readiness: ReadinessCheck, running: threading.Event) -> Readiness:
+def _ready(
+    readiness: ReadinessCheck, running: threading.Event, exports_ready: threading.Event
+) -> Readiness:
     if not running.is_set():
         return Readiness(False, "The worker is not taking jobs (starting or draining).")
+    if not exports_ready.is_set():
+        return Readiness(False, "The worker's export server is starting.")
     return readiness.check()
 
 

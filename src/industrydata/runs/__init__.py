@@ -2,6 +2,7 @@
 
 from .dispatcher import EmbeddedDispatcher
 from .executor import execute_run, utcnow
+from .export_process import start_export_server
 from .lifecycle import (
     RETRY_OF,
     RUN_CANCELLED,
@@ -43,6 +44,7 @@ __all__ = [
     "recover_interrupted_runs",
     "run_error",
     "start_due_runs",
+    "start_export_server",
     "start_run",
     "utcnow",
 ]
