@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from industrydata.canonical.tables import CANONICAL_TABLES
 from industrydata.config import Settings
+from industrydata.service import Service
 from tests.api.conftest import FLOWS, wait_for_run
 
 
@@ -33,6 +36,29 @@ def test_add_run_starts_a_run_and_it_completes(
         path.name for path in (settings.lake_dir / "export" / "roster").iterdir() if path.is_dir()
     )
     assert finished["statistics"]["snapshotId"] in snapshots
+
+
+def test_a_small_run_commits_its_progress_at_its_last_table_not_at_each(
+    client: TestClient, ready_flow: dict[str, Any], admin: dict[str, str], service: Service
+) -> None:
+    progress_writes: list[str] = []
+
+    def count(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE run SET heartbeat_at"):
+            progress_writes.append(statement)
+
+    event.listen(service.store.write_engine, "before_cursor_execute", count)
+    try:
+        response = client.post(f"{FLOWS}/{ready_flow['id']}/runs", headers=admin)
+        finished = wait_for_run(client, ready_flow["id"], response.json()["id"], admin)
+    finally:
+        event.remove(service.store.write_engine, "before_cursor_execute", count)
+
+    assert finished["status"] == "completed"
+    assert 1 <= len(progress_writes) < len(CANONICAL_TABLES), len(progress_writes)
+    tables = finished["statistics"]["tables"]
+    assert len(tables) == len(CANONICAL_TABLES)
+    assert {table["status"] for table in tables} == {"completed"}
 
 
 def test_add_run_on_flow_not_ready_conflicts(

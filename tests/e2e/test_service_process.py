@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from industrydata.lake.local import TEMPORARY_PREFIX
 from tests.e2e.conftest import ServiceLauncher, ServiceProcess, run_cli
 from tests.factories import wait_for
 
@@ -360,19 +361,29 @@ def kill_during_run(
     service: ServiceProcess,
     flow_id: str,
     headers: dict[str, str],
+    lake: Path,
     *,
     whole_group: bool,
 ) -> str:
-    """Start a run, SIGKILL the service once the run has written a table; the run's id."""
+    """Start a run, SIGKILL the service once the run has written a table into its snapshot
+    folder (a small run records no progress before its last table); the run's id."""
+    published = set((lake / "roster").iterdir())
     started = client.post(f"{FLOWS}/{flow_id}/runs", headers=headers)
     assert started.status_code == 201, started.text
     run_id = started.json()["id"]
 
-    def writing() -> dict[str, Any] | None:
-        run = client.get(f"{FLOWS}/{flow_id}/runs/{run_id}", headers=headers).json()
-        return (
-            run if run["status"] != "running" or run["statistics"]["progressPercent"] > 0 else None
+    def table_written() -> bool:
+        folders = [path for path in (lake / "roster").iterdir() if path not in published]
+        return any(
+            path.is_file() and not path.name.startswith(TEMPORARY_PREFIX)
+            for folder in folders
+            for path in folder.rglob("*")
         )
+
+    def writing() -> dict[str, Any] | None:
+        written = table_written()
+        run = client.get(f"{FLOWS}/{flow_id}/runs/{run_id}", headers=headers).json()
+        return run if written or run["status"] != "running" else None
 
     observed = wait_for(writing, timeout=RUN_TIMEOUT_SECONDS, interval=0.01)
     assert observed["status"] == "running", (
@@ -414,7 +425,7 @@ def test_runs_killed_with_the_service_are_interrupted_and_the_next_run_completes
 
     # The serving process crashes; its export child notices and ends by itself.
     with api(service) as client:
-        run_id = kill_during_run(client, service, flow_id, owner, whole_group=False)
+        run_id = kill_during_run(client, service, flow_id, owner, lake, whole_group=False)
     service.wait_for_orphans()
     assert published_snapshot(lake) == published
     service.start()
@@ -424,7 +435,7 @@ def test_runs_killed_with_the_service_are_interrupted_and_the_next_run_completes
 
     # The machine goes down: the export child dies too and leaves its unpublished folder.
     with api(service) as client:
-        run_id = kill_during_run(client, service, flow_id, owner, whole_group=True)
+        run_id = kill_during_run(client, service, flow_id, owner, lake, whole_group=True)
     (leftover,) = (
         path for path in (lake / "roster").iterdir() if path.is_dir() and path.name != published
     )

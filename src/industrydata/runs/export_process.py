@@ -49,6 +49,9 @@ export's child starts in about 0.1 s of CPU instead of about 0.6 s."""
 _POLL_SECONDS = 0.2
 _STOP_GRACE_SECONDS = 5.0
 HEARTBEAT_SECONDS = 30.0
+QUIET_CHILD_SECONDS = 0.25
+"""A child quiet this long after a table gets a heartbeat, which writes the progress that
+``on_progress`` may have left unwritten (it need not write every table)."""
 _PR_SET_PDEATHSIG = 1
 _ORPHAN_GRACE_SECONDS = 5.0
 
@@ -223,7 +226,8 @@ def run_export_process(
         job: what to export where.
         on_progress: called in this process after each table; returning False stops the child.
         on_heartbeat: called every ``HEARTBEAT_SECONDS`` while a table is being written, so
-            other processes see the run is alive; returning False stops the child.
+            other processes see the run is alive, and ``QUIET_CHILD_SECONDS`` after a table
+            when no other follows; returning False stops the child.
         should_stop: set when the service stops or the run is cancelled; the child is
             stopped at once (within ``_POLL_SECONDS``).
 
@@ -241,16 +245,18 @@ def run_export_process(
     sender.close()
     lifeline_reader.close()
     last_beat = time.monotonic()
+    beat_after = HEARTBEAT_SECONDS
     try:
         while True:
             if should_stop is not None and should_stop.is_set():
                 raise ExportStopped("the service is stopping")
-            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+            if time.monotonic() - last_beat >= beat_after:
                 last_beat = time.monotonic()
+                beat_after = HEARTBEAT_SECONDS
                 if not on_heartbeat():
                     raise ExportStopped("the run is no longer running")
             try:
-                if not receiver.poll(_POLL_SECONDS) and process.is_alive():
+                if not receiver.poll(min(_POLL_SECONDS, beat_after)) and process.is_alive():
                     continue
                 message = receiver.recv()
             except (EOFError, OSError):
@@ -261,11 +267,13 @@ def run_export_process(
             kind = message[0]
             if kind == "progress":
                 last_beat = time.monotonic()
+                beat_after = QUIET_CHILD_SECONDS
                 go_on = on_progress(message[1], message[2], message[3])
-                if should_stop is not None and should_stop.is_set():
-                    go_on = False
-                if not go_on or _awaits_answer(message[2], message[3]):
-                    _tell(receiver, go_on)
+                stopping = should_stop is not None and should_stop.is_set()
+                if stopping or not go_on or _awaits_answer(message[2], message[3]):
+                    _tell(receiver, go_on and not stopping)
+                if stopping:
+                    raise ExportStopped("the service is stopping")
                 if not go_on:
                     raise ExportStopped("the run is no longer running")
             elif kind == "done":
