@@ -27,7 +27,6 @@ PROCFILE = REPOSITORY / "deploy" / "Procfile"
 BIN = Path(sys.executable).parent
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 60.0
-WORKER_READY_LINE = "serving queues"
 
 
 def free_port() -> int:
@@ -134,8 +133,9 @@ class Processes:
 
 
 def wait_ready(member: ProcfileProcess) -> None:
-    """Until a worker says it serves its queues, or an API answers; exits the benchmark with
-    the process's log if it dies or takes longer than the bound."""
+    """Until the process answers ``/readyz`` with 200 on its ``$PORT`` (a worker: it takes
+    jobs and its export server is up); exits the benchmark with the process's log if it dies
+    or takes longer than the bound."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if not member.alive:
@@ -147,12 +147,8 @@ def wait_ready(member: ProcfileProcess) -> None:
 
 
 def _ready(member: ProcfileProcess) -> bool:
-    if member.kind == "worker":
-        return WORKER_READY_LINE in member.log()
     try:
-        response = httpx.get(
-            f"{member.url}/.well-known/openid-configuration", timeout=1, trust_env=False
-        )
+        response = httpx.get(f"{member.url}/readyz", timeout=1, trust_env=False)
     except httpx.TransportError:
         return False
     return response.status_code == 200
