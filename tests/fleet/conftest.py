@@ -118,6 +118,14 @@ class Fleet:
             self.wait_ready(member)
         return member
 
+    def start_together(self, *kinds: str) -> list[FleetProcess]:
+        """Start a process of each of ``kinds`` at once (their start-ups overlap), then wait
+        until every one is ready."""
+        members = [self.start(kind, wait=False) for kind in kinds]
+        for member in members:
+            self.wait_ready(member)
+        return members
+
     def _launch(self, member: FleetProcess) -> None:
         with member.log_path.open("ab") as log:
             log.write(f"$ {self.commands[member.kind]} (PORT={member.port})\n".encode())

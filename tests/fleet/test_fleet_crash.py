@@ -36,8 +36,9 @@ def test_a_worker_killed_in_the_middle_of_five_runs_is_recovered_and_retried_onc
     fleet: Fleet, caller: Caller, tmp_path: Path
 ) -> None:
     tenants = seed_tenants(fleet, 5, students=40, drops=tmp_path / "drops")
-    api = fleet.start("api")
+    api = fleet.start("api", wait=False)
     victim = fleet.start("worker", INDUSTRYDATA_WORKER_CONCURRENCY="5")
+    fleet.wait_ready(api)
     lake = fleet.data_dir / "lake"
     with fleet.api() as client:
         flow_ids = [
@@ -137,8 +138,9 @@ def test_a_cancel_reaches_its_worker_and_sigterm_drains_one_whose_run_is_retried
     fleet: Fleet, caller: Caller, tmp_path: Path
 ) -> None:
     (tenant,) = seed_tenants(fleet, 1, students=8, drops=tmp_path / "drops")
-    fleet.start("api")
+    api = fleet.start("api", wait=False)
     holder = fleet.start("worker", INDUSTRYDATA_WORKER_DRAIN_SECONDS="2")
+    fleet.wait_ready(api)
     lake = fleet.data_dir / "lake" / "tenant"
     with fleet.api() as client:
         flow_id = create_and_accept(client, caller, tenant, lake)

@@ -46,10 +46,7 @@ def periodic_jobs(fleet: Fleet, task_name: str) -> list[tuple[int, str]]:
 def test_each_periodic_task_fires_once_a_period_with_two_api_processes_and_three_workers(
     fleet: Fleet, caller: Caller
 ) -> None:
-    members = [fleet.start("api", wait=False) for _ in range(2)]
-    members += [fleet.start("worker", wait=False) for _ in range(3)]
-    for member in members:
-        fleet.wait_ready(member)
+    fleet.start_together("api", "api", "worker", "worker", "worker")
     started = time.time()
     time.sleep(8)
     for task_name in PERIODIC_TASKS:
@@ -92,7 +89,7 @@ def test_a_schedule_keeps_starting_runs_across_a_rolling_restart_of_every_proces
     fleet: Fleet, caller: Caller, tmp_path: Path
 ) -> None:
     (tenant,) = seed_tenants(fleet, 1, students=8, drops=tmp_path / "drops")
-    members = [fleet.start("api") for _ in range(2)] + [fleet.start("worker") for _ in range(2)]
+    members = fleet.start_together("api", "api", "worker", "worker")
     minute = datetime.utcnow().minute
     with fleet.api() as client:
         create_and_accept(

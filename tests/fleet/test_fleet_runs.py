@@ -23,12 +23,7 @@ def test_forty_tenants_run_at_once_on_two_api_processes_and_three_workers(
     fleet: Fleet, caller: Caller, tmp_path: Path
 ) -> None:
     tenants = seed_tenants(fleet, 40, students=8, drops=tmp_path / "drops")
-    for _ in range(2):
-        fleet.start("api", wait=False)
-    for _ in range(3):
-        fleet.start("worker", wait=False)
-    for member in fleet.processes:
-        fleet.wait_ready(member)
+    fleet.start_together("api", "api", "worker", "worker", "worker")
     clients = fleet.clients()
     lake = fleet.data_dir / "lake"
 
