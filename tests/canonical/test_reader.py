@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -216,6 +217,24 @@ def test_read_table_stopped_early_leaves_the_reader_usable(engine: Engine, store
 
     assert 0 < first.num_rows <= 10
     assert [row["Id"] for row in sources] == ["s1"]
+
+
+def _read_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "industrydata-store-read"]
+
+
+def test_a_small_table_is_read_without_a_thread_and_a_larger_one_with_one(
+    engine: Engine, store_url: str
+) -> None:
+    person = table_by_name("Person")
+    _insert(engine, person, [{"Id": f"p{n:03d}"} for n in range(100)])
+
+    with open_store_reader(store_url) as reader:
+        small = [bool(_read_threads()) for _ in reader.read_table(person, TENANT)]
+        larger = [bool(_read_threads()) for _ in reader.read_table(person, TENANT, batch_rows=10)]
+
+    assert small == [False]
+    assert larger[:2] == [False, False] and any(larger[2:])
 
 
 def test_open_store_reader_closing_stops_unfinished_reads(engine: Engine, store_url: str) -> None:
