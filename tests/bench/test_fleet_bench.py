@@ -32,7 +32,7 @@ pytestmark = [
 def test_fleet_bench_tiny_tenants_prints_rates_latencies_and_targets(tmp_path: Path) -> None:
     arguments = [
         "--tenants", "3", "--students", "10", "--latency-runs", "1", "--warmup-runs", "0",
-        "--extra-concurrency", "0", "--rounds", "1", "--postgres-url", os.environ[POSTGRES_URL_ENV],
+        "--extra-concurrency", "0", "--postgres-url", os.environ[POSTGRES_URL_ENV],
         "--work-dir", str(tmp_path),
     ]  # fmt: skip
     finished = subprocess.run(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import _thread
 import ctypes
+import functools
 import logging
 import multiprocessing
 import os
@@ -83,10 +84,12 @@ class ExportJob:
         )
 
 
+@functools.cache
 def start_export_server() -> threading.Event:
     """Start the process every export child is forked from, which imports what an export
     needs once (``forkserver`` preload), in the background: otherwise the first run after a
-    start pays for it. The event is set once the server forks children. Idempotent."""
+    start pays for it. The event is set once the server forks children. Once per process:
+    later calls return the same event (an export starts a server that died by itself)."""
     ready = threading.Event()
 
     def warm_up() -> None:
