@@ -74,7 +74,9 @@ def _export(  # type: ignore[no-untyped-def]
 
 
 def _kill_child_after(tables: int):  # type: ignore[no-untyped-def]
-    """An ``on_progress`` that SIGKILLs the export child once ``tables`` tables are written."""
+    """An ``on_progress`` that SIGKILLs the export child once ``tables`` tables are written;
+    the child may have written more by then, as it does not wait for the parent between
+    tables (only before it publishes)."""
 
     def on_progress(_result: object, done: int, _total: int) -> bool:
         if done == tables:
@@ -119,7 +121,7 @@ def test_killed_export_keeps_previous_snapshot_and_next_run_sweeps(
 
     killed = "2026-11-27T07-00-00"
     debris = _contents(container, f"roster/{killed}")
-    assert len(debris) == tables_before_kill
+    assert tables_before_kill <= len(debris) <= len(CANONICAL_TABLES)
     assert not any(name.endswith(SNAPSHOT_MANIFEST_NAME) for name in debris)
     assert _current_snapshot_manifest(container) == (
         f"local:/roster/{previous}/{SNAPSHOT_MANIFEST_NAME}"
