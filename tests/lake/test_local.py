@@ -5,6 +5,7 @@ writes, reads or deletes through a symbolic link planted in it (or in place of i
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -271,4 +272,88 @@ def test_delta_checkpoints_go_through_the_destination(root: Path, outside: Path)
     )
     assert not any(name.startswith(".tmp-") for name in names)
     assert read_delta(str(root / "Person"), person).equals(store.current(person))
+    assert _untouched(outside)
+
+
+def test_streams_are_flushed_before_the_next_small_object_is_written(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash can lose a part file only while no manifest or commit names it: each stream is
+    flushed (file, its folders) before the next ``write_bytes``/``create_new`` renames its
+    object into place, and not before (one flush each at the end, not one after another)."""
+    events: list[str] = []
+    fsync, replace, link = os.fsync, os.replace, os.link
+
+    def shown(descriptor: int) -> str:
+        return Path(os.readlink(f"/proc/self/fd/{descriptor}")).relative_to(root.parent).as_posix()
+
+    def logged_fsync(descriptor: int) -> None:
+        events.append(f"flush {shown(descriptor)}")
+        fsync(descriptor)
+
+    def logged_replace(source: str, target: str, *, src_dir_fd: int, dst_dir_fd: int) -> None:
+        events.append(f"rename {shown(dst_dir_fd)}/{target}")
+        replace(source, target, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+    def logged_link(source: str, target: str, **options: object) -> None:
+        events.append(f"link {shown(options['dst_dir_fd'])}/{target}")  # type: ignore[arg-type]
+        link(source, target, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fsync", logged_fsync)
+    monkeypatch.setattr(os, "replace", logged_replace)
+    monkeypatch.setattr(os, "link", logged_link)
+    destination = LocalDestination(root)
+
+    for table in ("Person", "Section"):
+        with destination.open_writer(f"roster/S1/{table}/part.csv") as stream:
+            stream.write(b"row\n")
+    streams_only = list(events)
+    destination.write_bytes("roster/S1/S1.manifest.cdm.json", b"{}")
+    with destination.open_writer("Person/part.parquet") as stream:
+        stream.write(b"data")
+    destination.create_new("Person/_delta_log/00.json", b"{}")
+
+    assert streams_only == [
+        "rename lake/roster/S1/Person/part.csv",
+        "rename lake/roster/S1/Section/part.csv",
+    ]
+    manifest = events.index("rename lake/roster/S1/S1.manifest.cdm.json")
+    assert set(events[2:manifest]) >= {
+        "flush lake/roster/S1/Person/part.csv",
+        "flush lake/roster/S1/Section/part.csv",
+        "flush lake/roster/S1/Person",
+        "flush lake/roster/S1/Section",
+        "flush lake/roster/S1",
+        "flush lake/roster",
+        "flush lake",
+    }
+    commit = events.index("link lake/Person/_delta_log/00.json")
+    assert {"flush lake/Person/part.parquet", "flush lake/Person"} <= set(events[manifest:commit])
+    assert (root / "roster" / "S1" / "Person" / "part.csv").read_bytes() == b"row\n"
+
+
+def test_a_stream_deleted_before_the_flush_is_skipped(root: Path) -> None:
+    destination = LocalDestination(root)
+    with destination.open_writer("roster/S1/Person/part.csv") as stream:
+        stream.write(b"row\n")
+    destination.delete("roster/S1")
+
+    destination.write_bytes("roster/current.json", b"{}")
+
+    assert destination.list() == ["roster/current.json"]
+
+
+def test_a_link_planted_over_an_unflushed_stream_fails_the_next_write(
+    root: Path, outside: Path
+) -> None:
+    destination = LocalDestination(root)
+    with destination.open_writer("roster/S1/Person/part.csv") as stream:
+        stream.write(b"row\n")
+    (root / "roster" / "S1" / "Person" / "part.csv").unlink()
+    (root / "roster" / "S1" / "Person" / "part.csv").symlink_to(outside / "precious.txt")
+
+    with pytest.raises(SymlinkRefused):
+        destination.write_bytes("roster/current.json", b"{}")
+
+    assert not (root / "roster" / "current.json").exists()
     assert _untouched(outside)

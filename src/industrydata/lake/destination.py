@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import InvalidDestination
@@ -64,7 +64,8 @@ class Destination(ABC):
     @contextmanager
     def open_writer(self, path: str) -> Iterator[BinaryIO]:
         """A stream for a large object; it appears under ``path`` only when the block ends
-        without an exception, and is discarded otherwise."""
+        without an exception, and is discarded otherwise. It is sure to survive a crash once
+        a later ``write_bytes`` or ``create_new`` has returned (the objects that name it)."""
         with storage_errors("write", _check_object_path(path)), self._open_writer(path) as stream:
             yield stream
 
