@@ -115,12 +115,7 @@ class LocalDestination(Destination):
         with self._parent(path, create=True) as (folder, name):
             temporary = _temporary_name(name)
             try:
-                with os.fdopen(
-                    os.open(temporary, _NEW_FILE_FLAGS, 0o666, dir_fd=folder), "wb"
-                ) as stream:
-                    stream.write(data)
-                    stream.flush()
-                    os.fsync(stream.fileno())
+                _write_flushed(temporary, folder, data)
                 os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
                 os.fsync(folder)
             except BaseException:
@@ -161,12 +156,7 @@ class LocalDestination(Destination):
         with self._parent(path, create=True) as (folder, name):
             temporary = _temporary_name(name)
             try:
-                with os.fdopen(
-                    os.open(temporary, _NEW_FILE_FLAGS, 0o666, dir_fd=folder), "wb"
-                ) as stream:
-                    stream.write(data)
-                    stream.flush()
-                    os.fsync(stream.fileno())
+                _write_flushed(temporary, folder, data)
                 try:
                     os.link(
                         temporary,
@@ -292,6 +282,14 @@ def _files_below(folder: int, prefix: str) -> list[str]:
             ):
                 files.append(path)
     return files
+
+
+def _write_flushed(name: str, folder: int, data: bytes) -> None:
+    """A new file ``name`` in ``folder`` holding ``data``, flushed to disk."""
+    with os.fdopen(os.open(name, _NEW_FILE_FLAGS, 0o666, dir_fd=folder), "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 def _temporary_name(name: str) -> str:
