@@ -83,7 +83,11 @@ def test_an_enqueued_load_waits_in_the_queue_then_a_worker_loads_it(
     assert done.status == "completed", done.outcome
     assert done.outcome["rows"]["Person"] > 0 and done.progress["filesDone"] >= 1
     assert people(fleet, tenant.tenant_id) > before
-    assert industrydata(fleet, "jobs").stdout.strip() == "no job is waiting or executing"
+    # The worker's periodic tasks (every second here) may be executing at this instant.
+    after = industrydata(fleet, "jobs").stdout.strip().splitlines()
+    assert after == ["no job is waiting or executing"] or all(
+        line.split("\t")[2] == "periodic" for line in after[1:]
+    ), after
 
 
 def test_enqueue_is_refused_in_embedded_mode_and_changes_nothing(
