@@ -101,9 +101,7 @@ class LocalDestination(Destination):
                 with stream:
                     yield stream
                     stream.flush()
-                    # Starts the write-back now, so the flush before the next small object
-                    # finds the data on its way.
-                    os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                    _start_write_back(stream.fileno())
                 os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
             except BaseException:
                 _unlink_quietly(temporary, folder)
@@ -282,6 +280,14 @@ def _files_below(folder: int, prefix: str) -> list[str]:
             ):
                 files.append(path)
     return files
+
+
+def _start_write_back(descriptor: int) -> None:
+    """Start writing the file to disk now, so the flush before the next small object finds
+    its data on the way (where the system has ``posix_fadvise``; elsewhere that flush does it
+    all)."""
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _write_flushed(name: str, folder: int, data: bytes) -> None:
