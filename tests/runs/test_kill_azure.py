@@ -122,6 +122,8 @@ def test_killed_export_keeps_previous_snapshot_and_next_run_sweeps(
     killed = "2026-11-27T07-00-00"
     debris = _contents(container, f"roster/{killed}")
     assert tables_before_kill <= len(debris) <= len(CANONICAL_TABLES)
+    written = sorted(name.split("/")[3] for name in debris)
+    assert written == sorted(table.name for table in CANONICAL_TABLES[: len(debris)])
     assert not any(name.endswith(SNAPSHOT_MANIFEST_NAME) for name in debris)
     assert _current_snapshot_manifest(container) == (
         f"local:/roster/{previous}/{SNAPSHOT_MANIFEST_NAME}"
